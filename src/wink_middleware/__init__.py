@@ -1,0 +1,42 @@
+"""wink_middleware: protect any ASGI or WSGI application with Wink Login.
+
+The front end signs the user in with Wink's SDK and sends ``Authorization: Bearer <token>``; the
+middleware verifies the token with Wink's Verify Client endpoint, caches the profile no longer than
+the token lives, and hands it to your handlers (:func:`get_profile`).
+"""
+
+from wink_middleware._asgi import WinkMiddleware
+from wink_middleware._async_verifier import AsyncWinkVerifier
+from wink_middleware._config import WinkConfig
+from wink_middleware._engine import VerifierStats
+from wink_middleware._exceptions import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MissingToken,
+    TokenRejected,
+    WinkBadResponse,
+    WinkConfigError,
+    WinkError,
+    WinkUnavailable,
+)
+from wink_middleware._get_profile import get_profile
+from wink_middleware._profile import WinkProfile
+from wink_middleware._version import __version__
+
+__all__ = [
+    "AsyncWinkVerifier",
+    "AuthenticationFailed",
+    "InvalidRequest",
+    "MissingToken",
+    "TokenRejected",
+    "VerifierStats",
+    "WinkBadResponse",
+    "WinkConfig",
+    "WinkConfigError",
+    "WinkError",
+    "WinkMiddleware",
+    "WinkProfile",
+    "WinkUnavailable",
+    "__version__",
+    "get_profile",
+]

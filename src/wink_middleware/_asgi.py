@@ -1,0 +1,162 @@
+"""WinkMiddleware: pure ASGI middleware (http, websocket, lifespan) that verifies Wink bearer tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wink_middleware._async_verifier import AsyncWinkVerifier
+from wink_middleware._config import WinkConfig, resolve_config
+from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
+from wink_middleware._policy import Access, PathPolicy
+from wink_middleware._responses import render, websocket_close_code
+from wink_middleware._tokens import TokenExtractor
+
+__all__ = ["WinkMiddleware"]
+
+_PROTECTED = Access.PROTECTED
+_PUBLIC = Access.PUBLIC
+
+
+class WinkMiddleware:
+    """Protects an ASGI app with Wink Login.
+
+    ``WinkMiddleware(app, config=WinkConfig(...))``, or the config's fields as keyword options
+    (read over ``WinkConfig.from_env()``), or ``verifier=AsyncWinkVerifier(...)`` to share or inject one.
+    On success the scope gets ``"wink"`` and ``"user"`` (the :class:`WinkProfile`) and ``"auth"``
+    (``AuthCredentials(["authenticated"])``); on failure the app is not called and the client gets
+    the RFC 6750 answer.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: WinkConfig | None = None,
+        verifier: AsyncWinkVerifier | None = None,
+        **options: Any,
+    ) -> None:
+        if verifier is not None:
+            if config is not None or options:
+                raise WinkConfigError("pass verifier= alone: its config is the middleware's")
+            config = verifier.config
+        self.app = app
+        self.config = resolve_config(config, options)
+        self.verifier = verifier if verifier is not None else AsyncWinkVerifier(self.config)
+        self._verify = self.verifier.verify_checked
+        self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
+        self._tokens = TokenExtractor(self.config)
+        self._read_cookies = self.config.cookie_name is not None
+        self._preflight_passes = not self.config.protect_preflight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type != "http" and scope_type != "websocket":
+            if scope_type == "lifespan":
+                send = self._closing_at_shutdown(send)
+            await self.app(scope, receive, send)
+            return
+
+        path = scope["path"]
+        root_path = scope.get("root_path")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :] or "/"
+        access = self._policy.access(path)
+        if access is _PUBLIC:
+            await self.app(scope, receive, send)
+            return
+
+        authorization: list[str] = []
+        cookies: list[str] = []
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization.append(value.decode("latin-1"))
+            elif name == b"cookie" and self._read_cookies:
+                cookies.append(value.decode("latin-1"))
+        if (
+            self._preflight_passes
+            and scope_type == "http"
+            and scope["method"] == "OPTIONS"
+            and _is_preflight(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        try:
+            token = self._tokens.extract(
+                authorization, cookies, scope.get("query_string", b"").decode("latin-1")
+            )
+            profile = await self._verify(token)
+        except MissingToken as exc:
+            if access is _PROTECTED:
+                await self._deny(scope, receive, send, exc)
+                return
+            scope["user"] = UnauthenticatedUser()
+            scope["auth"] = AuthCredentials()
+            await self.app(scope, receive, send)
+            return
+        except AuthenticationFailed as exc:
+            await self._deny(scope, receive, send, exc)
+            return
+        scope["wink"] = profile
+        scope["user"] = profile
+        scope["auth"] = AuthCredentials(["authenticated"])
+        await self.app(scope, receive, send)
+
+    async def _deny(
+        self, scope: Scope, receive: Receive, send: Send, exc: AuthenticationFailed
+    ) -> None:
+        on_error = self.config.on_error
+        if on_error is not None:
+            response = on_error(HTTPConnection(scope, receive), exc)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        rendered = render(exc, self.config.realm)
+        if scope["type"] == "http":
+            prefix = "http"
+        elif "websocket.http.response" in (scope.get("extensions") or {}):
+            prefix = "websocket.http"
+        else:
+            # Close before accepting: the server answers the handshake with 403.
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": websocket_close_code(exc),
+                    "reason": exc.description,
+                }
+            )
+            return
+        await send(
+            {
+                "type": f"{prefix}.response.start",
+                "status": rendered.status,
+                "headers": rendered.asgi_headers,
+            }
+        )
+        await send({"type": f"{prefix}.response.body", "body": rendered.body})
+
+    def _closing_at_shutdown(self, send: Send) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.verifier.aclose()
+            await send(message)
+
+        return lifespan_send
+
+    async def aclose(self) -> None:
+        """Close the verifier's HTTP client (also done when the app's lifespan shuts down)."""
+        await self.verifier.aclose()
+
+
+def _is_preflight(scope: Scope) -> bool:
+    origin = request_method = False
+    for name, _ in scope["headers"]:
+        if name == b"origin":
+            origin = True
+        elif name == b"access-control-request-method":
+            request_method = True
+    return origin and request_method

@@ -1,0 +1,151 @@
+"""AsyncWinkVerifier: token -> WinkProfile, for asyncio. Decisions live in ``_engine``; this does I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+import httpx
+
+from wink_middleware._cache import ProfileCache
+from wink_middleware._client import async_post, make_async_client, translate
+from wink_middleware._config import WinkConfig
+from wink_middleware._engine import Clock, Miss, VerifierCore, VerifierStats
+from wink_middleware._exceptions import AuthenticationFailed, WinkConfigError, WinkUnavailable
+from wink_middleware._profile import WinkProfile
+
+__all__ = ["AsyncWinkVerifier"]
+
+
+class AsyncWinkVerifier:
+    """Verifies Wink access tokens with an expiry-bounded cache and one call to Wink per cold token.
+
+    ``client`` is an ``httpx.AsyncClient`` you own (it is not closed by :meth:`aclose`); without it,
+    the verifier makes a pooled client on first use and closes it in :meth:`aclose`.
+    ``clock`` and ``cache`` are injectable for tests and for a shared cache tier.
+    """
+
+    def __init__(
+        self,
+        config: WinkConfig,
+        *,
+        client: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
+        cache: ProfileCache | None = None,
+    ) -> None:
+        if not isinstance(config, WinkConfig):
+            raise WinkConfigError("AsyncWinkVerifier needs a WinkConfig")
+        self.config = config
+        self._core = VerifierCore(config, clock=clock, cache=cache)
+        self._client = client
+        self._owns_client = client is None
+        self._inflight: dict[str, asyncio.Task[WinkProfile]] = {}
+
+    def __repr__(self) -> str:
+        return f"AsyncWinkVerifier(client_id={self.config.client_id!r}, base_url={self.config.base_url!r})"
+
+    @property
+    def stats(self) -> VerifierStats:
+        """Counters: cache hits, misses, coalesced waits, Wink calls and failures, ..."""
+        return self._core.stats
+
+    @property
+    def cache(self) -> ProfileCache:
+        """The cache this verifier reads and fills."""
+        return self._core.cache
+
+    @property
+    def breaker_state(self) -> str:
+        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half-open"``."""
+        return self._core.breaker.state
+
+    async def verify(self, token: str) -> WinkProfile:
+        """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
+        return await self.verify_checked(self._core.check_token(token))
+
+    async def verify_checked(self, token: str) -> WinkProfile:
+        """:meth:`verify` for a token already known to be a well-formed b64token (the middleware's)."""
+        found = self._core.lookup(token)
+        if type(found) is not Miss:
+            return found  # type: ignore[return-value]
+        miss: Miss = found
+        task = self._inflight.get(miss.key)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            self._core.stats.misses += 1
+            task = asyncio.get_running_loop().create_task(self._fetch(miss))
+            self._inflight[miss.key] = task
+            task.add_done_callback(_retrieve_exception)
+        else:
+            self._core.stats.coalesced += 1
+        # shield: a waiter that is cancelled must not cancel the call the others wait for.
+        return await asyncio.shield(task)
+
+    def invalidate(self, token: str) -> None:
+        """Forget the cached answer for ``token`` (e.g. on logout)."""
+        self._core.invalidate(token)
+
+    async def _fetch(self, miss: Miss) -> WinkProfile:
+        try:
+            try:
+                profile = await self._call(miss)
+            except AuthenticationFailed as error:
+                return self._core.failed(miss, error)
+            return self._core.succeeded(miss, profile)
+        finally:
+            self._inflight.pop(miss.key, None)
+
+    async def _call(self, miss: Miss) -> WinkProfile:
+        core = self._core
+        plan = core.retry_plan()
+        body = core.request_body(miss)
+        client = self._get_client()
+        while True:
+            core.before_attempt(miss)
+            try:
+                async with asyncio.timeout(plan.attempt_timeout()):
+                    status, headers, content = await async_post(client, core.url, body)
+            except (httpx.HTTPError, OSError, TimeoutError) as exc:
+                error = translate(exc)
+                core.io_failed(miss, error)
+                if not isinstance(error, WinkUnavailable):
+                    raise error from exc
+            else:
+                try:
+                    return core.judge(miss, status, headers, content)
+                except WinkUnavailable as exc:
+                    error = exc
+            delay = plan.next_delay()
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_async_client(self.config)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this verifier made (a later verification makes a new one)."""
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            await client.aclose()
+        elif client is not None:
+            self._client = client
+
+    async def __aenter__(self) -> AsyncWinkVerifier:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _retrieve_exception(task: asyncio.Task[WinkProfile]) -> None:
+    # The call's outcome is delivered to its waiters; if every waiter was cancelled, nobody reads
+    # the exception, and asyncio would log "Task exception was never retrieved".
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,125 @@
+"""The verification cache: expiry-bounded TLRU of positive and negative answers, keyed by token digest.
+
+The engine talks to a cache only through :class:`ProfileCache` (get / set positive / set negative /
+delete), so a shared tier (e.g. Redis) can sit behind the in-process one without the engine changing.
+Times are deadlines on the cache's monotonic clock; wall-clock expiry is converted once, by the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from cachetools import TLRUCache
+
+from wink_middleware._profile import WinkProfile
+
+__all__ = ["MemoryCache", "Negative", "NullCache", "Positive", "ProfileCache"]
+
+
+class Positive:
+    """A verified profile. Served until ``fresh_until``; kept for stale-if-error until ``usable_until``."""
+
+    __slots__ = ("fresh_until", "profile", "usable_until")
+
+    def __init__(self, profile: WinkProfile, fresh_until: float, usable_until: float) -> None:
+        self.profile = profile
+        self.fresh_until = fresh_until
+        self.usable_until = usable_until
+
+
+class Negative:
+    """A definitive rejection, remembered until ``usable_until``."""
+
+    __slots__ = ("description", "usable_until")
+
+    def __init__(self, description: str, usable_until: float) -> None:
+        self.description = description
+        self.usable_until = usable_until
+
+
+Entry = Positive | Negative
+
+
+class ProfileCache(Protocol):
+    """What the engine needs of a cache. Keys are token digests, never raw tokens."""
+
+    def get(self, key: str) -> Entry | None:
+        """The live entry for ``key`` (never one past its ``usable_until``), or ``None``."""
+
+    def set_positive(
+        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+    ) -> None:
+        """Remember a verified profile."""
+
+    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+        """Remember a definitive rejection."""
+
+    def delete(self, key: str) -> None:
+        """Forget ``key`` (no error if absent)."""
+
+    def __len__(self) -> int:
+        """How many entries are held (expired ones may still count until evicted)."""
+
+
+def _time_to_use(_key: str, entry: Entry, _now: float) -> float:
+    return entry.usable_until
+
+
+class MemoryCache:
+    """In-process cache on ``cachetools.TLRUCache``: at most ``maxsize`` entries, LRU evicted first.
+
+    Every read checks the entry's deadline against ``timer``; a lock makes it safe to share between
+    threads (uncontended, it costs less than a dict lookup's worth of the rest of the hit path).
+    """
+
+    def __init__(self, maxsize: int, timer: Callable[[], float]) -> None:
+        self._data: TLRUCache[str, Entry] = TLRUCache(maxsize, _time_to_use, timer=timer)
+        self._lock = threading.Lock()
+        self.maxsize = maxsize
+
+    def get(self, key: str) -> Entry | None:
+        with self._lock:
+            return self._data.get(key)
+
+    def set_positive(
+        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+    ) -> None:
+        with self._lock:
+            self._data[key] = Positive(profile, fresh_until, usable_until)
+
+    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+        with self._lock:
+            self._data[key] = Negative(description, usable_until)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+
+class NullCache:
+    """The cache used when ``cache_size=0``: remembers nothing."""
+
+    maxsize = 0
+
+    def get(self, key: str) -> Entry | None:
+        return None
+
+    def set_positive(
+        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+    ) -> None:
+        return None
+
+    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+        return None
+
+    def delete(self, key: str) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return 0

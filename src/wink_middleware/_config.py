@@ -1,0 +1,238 @@
+"""WinkConfig: every option of the middleware, validated once, and read from the environment."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from wink_middleware._exceptions import WinkConfigError
+
+__all__ = ["ENVIRONMENTS", "LEGACY_STAGE_BASE_URL", "WinkConfig", "resolve_config"]
+
+ENVIRONMENTS: Mapping[str, str] = {
+    "production": "https://api.winklogin.com",
+    "stage": "https://stagelogin-api.winkapis.com",
+}
+#: The stage host printed on Wink's original back-end integration page; pass it as ``base_url``.
+LEGACY_STAGE_BASE_URL = "https://stage-api.winklogin.com"
+
+# Option -> environment variables, first one found wins (ours first, then the names Wink's templates use).
+_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "client_id": ("WINK_CLIENT_ID", "WINK_IDENTITY_CLIENT_ID"),
+    "client_secret": ("WINK_CLIENT_SECRET", "WINK_IDENTITY_SECRET"),
+    "environment": ("WINK_ENVIRONMENT",),
+    "base_url": ("WINK_BASE_URL", "WINK_IDENTITY_BASE_URL"),
+    "timeout": ("WINK_TIMEOUT",),
+    "retries": ("WINK_RETRIES",),
+    "cache_size": ("WINK_CACHE_SIZE",),
+    "cache_ttl": ("WINK_CACHE_TTL",),
+    "negative_ttl": ("WINK_NEGATIVE_TTL",),
+    "leeway": ("WINK_LEEWAY",),
+    "stale_if_error": ("WINK_STALE_IF_ERROR",),
+    "breaker_threshold": ("WINK_BREAKER_THRESHOLD",),
+    "breaker_cooldown": ("WINK_BREAKER_COOLDOWN",),
+}
+_INT_OPTIONS = frozenset({"retries", "cache_size", "max_token_length", "breaker_threshold"})
+_FLOAT_OPTIONS = frozenset(
+    {"timeout", "cache_ttl", "negative_ttl", "leeway", "stale_if_error", "breaker_cooldown"}
+)
+_BOOL_OPTIONS = frozenset({"precheck", "protect_preflight", "remote_user"})
+
+ErrorHandler = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WinkConfig:
+    """Every option of wink_middleware. Immutable and validated when built.
+
+    Build it directly, or with :meth:`from_env`. ``repr`` and ``str`` never show the secret.
+    """
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    environment: Literal["production", "stage"] | str = "production"
+    base_url: str | None = None
+    timeout: float = 5.0
+    retries: int = 1
+    cache_size: int = 10_000
+    cache_ttl: float = 300.0
+    negative_ttl: float = 30.0
+    leeway: float = 5.0
+    stale_if_error: float = 0.0
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 10.0
+    precheck: bool = True
+    public_paths: tuple[str, ...] = ()
+    optional_paths: tuple[str, ...] = ()
+    protect_preflight: bool = False
+    cookie_name: str | None = None
+    query_param: str | None = None
+    max_token_length: int = 4096
+    realm: str = "wink"
+    on_error: ErrorHandler | None = field(default=None, compare=False)
+    remote_user: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("client_id", "client_secret"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise WinkConfigError(f"{name} is required and must be a non-empty string")
+        if any(c.isspace() for c in self.client_id):
+            raise WinkConfigError("client_id must not contain whitespace")
+        if self.environment not in ENVIRONMENTS:
+            raise WinkConfigError(
+                f"environment must be one of {sorted(ENVIRONMENTS)}, not {self.environment!r}"
+            )
+        base_url = ENVIRONMENTS[self.environment] if self.base_url is None else self.base_url
+        if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
+            raise WinkConfigError("base_url must be an http:// or https:// URL")
+        object.__setattr__(self, "base_url", base_url.rstrip("/"))
+
+        for name in sorted(_INT_OPTIONS):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise WinkConfigError(f"{name} must be a whole number >= 0, not {value!r}")
+        for name in sorted(_FLOAT_OPTIONS):
+            value = getattr(self, name)
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise WinkConfigError(f"{name} must be a finite number >= 0, not {value!r}")
+            object.__setattr__(self, name, float(value))
+        for name in sorted(_BOOL_OPTIONS):
+            if not isinstance(getattr(self, name), bool):
+                raise WinkConfigError(f"{name} must be True or False")
+        if self.timeout <= 0:
+            raise WinkConfigError("timeout must be > 0 seconds")
+        if self.max_token_length < 1:
+            raise WinkConfigError("max_token_length must be >= 1")
+        if self.breaker_threshold < 1:
+            raise WinkConfigError("breaker_threshold must be >= 1")
+        for name in ("public_paths", "optional_paths"):
+            object.__setattr__(self, name, _path_patterns(name, getattr(self, name)))
+        for name in ("cookie_name", "query_param"):
+            value = getattr(self, name)
+            if value is not None and not _is_simple_name(value):
+                raise WinkConfigError(
+                    f"{name} must be a non-empty ASCII name without spaces, quotes, ';', '=' or ','"
+                )
+        if not isinstance(self.realm, str) or not (
+            self.realm.isascii() and self.realm.isprintable()
+        ):
+            raise WinkConfigError("realm must be a printable ASCII string")
+        if self.on_error is not None and not callable(self.on_error):
+            raise WinkConfigError("on_error must be callable")
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value = "'***'" if f.name == "client_secret" else repr(getattr(self, f.name))
+            parts.append(f"{f.name}={value}")
+        return f"WinkConfig({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    @property
+    def verify_url(self) -> str:
+        """The Verify Client endpoint this configuration calls."""
+        return f"{self.base_url}/api/ConfidentialClient/verify-client"
+
+    def replace(self, **changes: Any) -> WinkConfig:
+        """Return a copy with some options changed (validated again)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WinkConfig:
+        """Build a config from environment variables, then apply ``overrides``.
+
+        Reads ``WINK_CLIENT_ID`` / ``WINK_IDENTITY_CLIENT_ID``, ``WINK_CLIENT_SECRET`` /
+        ``WINK_IDENTITY_SECRET``, ``WINK_BASE_URL`` / ``WINK_IDENTITY_BASE_URL``, ``WINK_ENVIRONMENT``
+        and the numeric options (``WINK_TIMEOUT``, ``WINK_CACHE_TTL``, ...). Numbers are parsed
+        strictly: a bad value raises :class:`WinkConfigError` naming the variable.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for option, names in _ENV_NAMES.items():
+            if option in overrides:
+                continue
+            for name in names:
+                raw = env.get(name)
+                if raw is None or raw.strip() == "":
+                    continue
+                values[option] = _parse_env(option, name, raw)
+                break
+        values.update(overrides)
+        missing = [opt for opt in ("client_id", "client_secret") if not values.get(opt)]
+        if missing:
+            wanted = " and ".join(f"{_ENV_NAMES[o][0]} (or {_ENV_NAMES[o][1]})" for o in missing)
+            raise WinkConfigError(f"missing Wink configuration: set {wanted}")
+        return cls(**values)
+
+
+def _is_simple_name(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and value.isascii()
+        and value.isprintable()
+        and not any(c in value for c in ' ;=,"')
+    )
+
+
+def resolve_config(config: WinkConfig | None, options: Mapping[str, Any]) -> WinkConfig:
+    """The config of a middleware: ``config=``, or keyword options over the environment (not both)."""
+    if config is not None:
+        if options:
+            raise WinkConfigError(
+                f"pass either config= or options, not both (got {', '.join(sorted(options))})"
+            )
+        if not isinstance(config, WinkConfig):
+            raise WinkConfigError("config must be a WinkConfig")
+        return config
+    unknown = sorted(set(options) - {f.name for f in fields(WinkConfig)})
+    if unknown:
+        raise WinkConfigError(f"unknown option(s): {', '.join(unknown)}")
+    return WinkConfig.from_env(**options)
+
+
+def _parse_env(option: str, name: str, raw: str) -> Any:
+    text = raw.strip()
+    if option in _INT_OPTIONS:
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise WinkConfigError(f"{name} must be a whole number, not {text!r}") from None
+    if option in _FLOAT_OPTIONS:
+        try:
+            value = float(text)
+        except ValueError:
+            raise WinkConfigError(f"{name} must be a number of seconds, not {text!r}") from None
+        if not math.isfinite(value):
+            raise WinkConfigError(f"{name} must be a finite number of seconds, not {text!r}")
+        return value
+    if option == "client_secret":
+        return raw  # never echoed: not even stripped into a message
+    return text
+
+
+def _path_patterns(option: str, patterns: Iterable[str] | str) -> tuple[str, ...]:
+    if isinstance(patterns, str):
+        raise WinkConfigError(f"{option} must be a list of path patterns, not a single string")
+    try:
+        result = tuple(patterns)
+    except TypeError:
+        raise WinkConfigError(f"{option} must be a list of path patterns") from None
+    for pattern in result:
+        if not isinstance(pattern, str) or not pattern.startswith("/"):
+            raise WinkConfigError(
+                f"{option}: {pattern!r} is not a path pattern (it must start with '/')"
+            )
+        if "*" in pattern[:-1]:
+            raise WinkConfigError(f"{option}: {pattern!r} may hold '*' only at its end")
+    return result

@@ -1,0 +1,351 @@
+"""The verification engine's decisions, free of I/O: shared unchanged by the async and sync verifiers.
+
+A verification is: cache lookup -> (on a miss) local pre-check -> one call to Wink per cold token,
+retried on transient failures inside one deadline and guarded by a circuit breaker -> cache the answer.
+:class:`VerifierCore` makes every decision; the twins only move bytes, sleep and coordinate waiters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import threading
+import time as _time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from wink_middleware._cache import MemoryCache, Negative, NullCache, ProfileCache
+from wink_middleware._config import WinkConfig
+from wink_middleware._exceptions import (
+    AuthenticationFailed,
+    InvalidRequest,
+    TokenRejected,
+    WinkBadResponse,
+    WinkUnavailable,
+)
+from wink_middleware._profile import WinkProfile
+from wink_middleware._protocol import (
+    claim_exp,
+    classify_response,
+    fingerprint,
+    is_b64token,
+    precheck,
+    request_body,
+    unverified_claims,
+)
+
+__all__ = ["Clock", "Miss", "SystemClock", "VerifierCore", "VerifierStats", "digest"]
+
+logger = logging.getLogger("wink_middleware")
+
+# Backoff between attempts: base * 2**n, jittered to 50-150%, capped.
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 2.0
+# An attempt shorter than this is not worth starting.
+_MIN_ATTEMPT = 0.05
+
+
+class Clock(Protocol):
+    """Where the engine reads time: wall clock for expiry, monotonic for deadlines and cache."""
+
+    def time(self) -> float:
+        """Seconds since the epoch (wall clock)."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+
+
+class SystemClock:
+    """The real clocks."""
+
+    time = staticmethod(_time.time)
+    monotonic = staticmethod(_time.monotonic)
+
+
+@dataclass
+class VerifierStats:
+    """Counters of what a verifier did. Read them, don't write them."""
+
+    hits: int = 0
+    negative_hits: int = 0
+    misses: int = 0
+    coalesced: int = 0
+    wink_calls: int = 0
+    wink_failures: dict[str, int] = field(
+        default_factory=lambda: {"rejected": 0, "unavailable": 0, "bad_response": 0}
+    )
+    local_rejections: int = 0
+    stale_served: int = 0
+    breaker_opened: int = 0
+    breaker_short_circuits: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain copy, e.g. for a metrics endpoint."""
+        return asdict(self)
+
+
+def digest(token: str) -> str:
+    """The cache key of a token: its sha256, hex. The raw token is never kept."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Miss:
+    """One cold verification: the token, its digest and unverified claims, while Wink is asked."""
+
+    __slots__ = ("claims", "fp", "key", "token")
+
+    def __init__(self, token: str, key: str, claims: dict[str, Any] | None) -> None:
+        self.token = token
+        self.key = key
+        self.claims = claims
+        self.fp = fingerprint(key)
+
+
+class CircuitBreaker:
+    """Stops calling Wink after ``threshold`` consecutive transient failures, for ``cooldown`` seconds.
+
+    When the cool-down ends, one probe call is let through: success closes the breaker, failure
+    opens it again. Thread-safe.
+    """
+
+    def __init__(self, threshold: int, cooldown: float, stats: VerifierStats, clock: Clock) -> None:
+        self._threshold = threshold
+        self._cooldown = cooldown
+        self._stats = stats
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._open_until: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half-open"``."""
+        if self._open_until is None:
+            return "closed"
+        if self._probing or self._clock.monotonic() >= self._open_until:
+            return "half-open"
+        return "open"
+
+    def check(self) -> None:
+        """Raise :class:`WinkUnavailable` if Wink must not be called now."""
+        if self._open_until is None:
+            return
+        with self._lock:
+            if self._open_until is None:
+                return
+            remaining = self._open_until - self._clock.monotonic()
+            if remaining <= 0 and not self._probing:
+                self._probing = True
+                logger.info("circuit breaker half-open: probing Wink")
+                return
+            self._stats.breaker_short_circuits += 1
+        raise WinkUnavailable(
+            "Wink is unavailable (circuit breaker open)",
+            retry_after=max(1, math.ceil(remaining)),
+        )
+
+    def success(self) -> None:
+        """Wink answered (yes or no): close the breaker."""
+        if self._failures or self._open_until is not None:
+            with self._lock:
+                if self._open_until is not None:
+                    logger.info("circuit breaker closed: Wink answered again")
+                self._failures = 0
+                self._open_until = None
+                self._probing = False
+
+    def failure(self) -> None:
+        """Wink could not be asked: count it, open the breaker at the threshold or on a failed probe."""
+        with self._lock:
+            self._failures += 1
+            if self._probing or (self._open_until is None and self._failures >= self._threshold):
+                self._open_until = self._clock.monotonic() + self._cooldown
+                self._probing = False
+                self._stats.breaker_opened += 1
+                logger.warning(
+                    "circuit breaker open after %d consecutive failures: not calling Wink for %.1fs",
+                    self._failures,
+                    self._cooldown,
+                )
+
+
+class RetryPlan:
+    """The attempts of one call to Wink: each at most ``timeout``, all inside one deadline."""
+
+    __slots__ = ("_attempt", "_clock", "_config", "deadline")
+
+    def __init__(self, config: WinkConfig, clock: Clock) -> None:
+        self._config = config
+        self._clock = clock
+        self._attempt = 0
+        self.deadline = clock.monotonic() + config.timeout * (config.retries + 1)
+
+    def attempt_timeout(self) -> float:
+        """How long the next attempt may take."""
+        return max(0.0, min(self._config.timeout, self.deadline - self._clock.monotonic()))
+
+    def next_delay(self) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
+        self._attempt += 1
+        if self._attempt > self._config.retries:
+            return None
+        delay: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** (self._attempt - 1))
+        delay *= random.uniform(0.5, 1.5)
+        if self.deadline - self._clock.monotonic() - delay < _MIN_ATTEMPT:
+            return None
+        return delay
+
+
+class VerifierCore:
+    """Every decision of verification, shared by :class:`AsyncWinkVerifier` and :class:`WinkVerifier`."""
+
+    def __init__(
+        self, config: WinkConfig, *, clock: Clock | None = None, cache: ProfileCache | None = None
+    ) -> None:
+        self.config = config
+        self.clock: Clock = SystemClock() if clock is None else clock
+        if cache is None:
+            cache = (
+                MemoryCache(config.cache_size, self.clock.monotonic)
+                if config.cache_size
+                else NullCache()
+            )
+        self.cache = cache
+        self.stats = VerifierStats()
+        self.breaker = CircuitBreaker(
+            config.breaker_threshold, config.breaker_cooldown, self.stats, self.clock
+        )
+        self.url = config.verify_url
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def lookup(self, token: str) -> WinkProfile | Miss:
+        """A cached profile, a cached rejection (raised), a local rejection (raised), or a :class:`Miss`."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        entry = self.cache.get(key)
+        if entry is not None:
+            if type(entry) is Negative:
+                self.stats.negative_hits += 1
+                raise TokenRejected(entry.description)
+            if self.clock.monotonic() < entry.fresh_until:  # type: ignore[union-attr]
+                self.stats.hits += 1
+                return entry.profile  # type: ignore[union-attr]
+        claims = unverified_claims(token)
+        if self.config.precheck:
+            rejection = precheck(
+                claims, self.config.client_id, self.clock.time(), self.config.leeway
+            )
+            if rejection is not None:
+                self.stats.local_rejections += 1
+                logger.info(
+                    "token %s rejected locally: %s", fingerprint(key), rejection.description
+                )
+                self._remember_rejection(key, rejection)
+                raise rejection
+        return Miss(token, key, claims)
+
+    # -- asking Wink -------------------------------------------------------------------------
+
+    def check_token(self, token: object) -> str:
+        """Validate a token given to ``verify()`` directly (the middlewares validate their own)."""
+        if not isinstance(token, str) or not token:
+            raise InvalidRequest("the bearer token is empty")
+        if len(token) > self.config.max_token_length:
+            raise InvalidRequest("the bearer token is too long")
+        if not is_b64token(token):
+            raise InvalidRequest("the bearer token is malformed")
+        return token
+
+    def request_body(self, miss: Miss) -> bytes:
+        """The Verify Client body for this token."""
+        return request_body(self.config.client_id, self.config.client_secret, miss.token)
+
+    def retry_plan(self) -> RetryPlan:
+        """The attempts and deadline of one call to Wink."""
+        return RetryPlan(self.config, self.clock)
+
+    def before_attempt(self, miss: Miss) -> None:
+        """Count the call, or raise :class:`WinkUnavailable` if the circuit breaker is open."""
+        self.breaker.check()
+        self.stats.wink_calls += 1
+        logger.debug("asking Wink about token %s", miss.fp)
+
+    def judge(self, miss: Miss, status: int, headers: Any, body: bytes | None) -> WinkProfile:
+        """Classify Wink's answer (raising for anything but a usable profile) and count it."""
+        try:
+            profile = classify_response(status, headers, body, miss.fp)
+        except WinkUnavailable:
+            self._transient()
+            raise
+        except TokenRejected:
+            self.stats.wink_failures["rejected"] += 1
+            self.breaker.success()
+            raise
+        except WinkBadResponse as exc:
+            self.stats.wink_failures["bad_response"] += 1
+            logger.error("bad answer from Wink for token %s: %s", miss.fp, exc.description)
+            raise
+        self.breaker.success()
+        return profile
+
+    def io_failed(self, miss: Miss, error: WinkUnavailable | WinkBadResponse) -> None:
+        """Count and log an I/O failure already translated by the client layer."""
+        if isinstance(error, WinkUnavailable):
+            self._transient()
+            logger.warning("Wink call for token %s failed: %s", miss.fp, error.description)
+        else:
+            self.stats.wink_failures["bad_response"] += 1
+            logger.error("bad answer from Wink for token %s: %s", miss.fp, error.description)
+
+    def _transient(self) -> None:
+        self.stats.wink_failures["unavailable"] += 1
+        self.breaker.failure()
+
+    # -- remembering the answer --------------------------------------------------------------
+
+    def succeeded(self, miss: Miss, profile: WinkProfile) -> WinkProfile:
+        """Cache a verified profile no longer than its token lives, and return it."""
+        config = self.config
+        now = self.clock.time()
+        expiries = [
+            t
+            for t in (
+                None if profile.expiry_time is None else profile.expiry_time.timestamp(),
+                claim_exp(miss.claims),
+            )
+            if t is not None
+        ]
+        lives_for = min(expiries) - config.leeway - now if expiries else math.inf
+        fresh_for = min(lives_for, config.cache_ttl)
+        if fresh_for > 0:
+            mono = self.clock.monotonic()
+            usable_for = min(lives_for, config.cache_ttl + config.stale_if_error)
+            self.cache.set_positive(miss.key, profile, mono + fresh_for, mono + usable_for)
+        else:
+            logger.info("token %s verified but expires within the leeway: not cached", miss.fp)
+        return profile
+
+    def failed(self, miss: Miss, error: AuthenticationFailed) -> WinkProfile:
+        """After the last attempt failed: remember a rejection, serve a stale profile, or raise."""
+        if isinstance(error, TokenRejected):
+            self._remember_rejection(miss.key, error)
+        elif isinstance(error, WinkUnavailable) and self.config.stale_if_error > 0:
+            entry = self.cache.get(miss.key)
+            if entry is not None and type(entry) is not Negative:
+                self.stats.stale_served += 1
+                logger.warning("Wink unavailable: serving the cached profile of token %s", miss.fp)
+                return entry.profile  # type: ignore[union-attr]
+        raise error
+
+    def _remember_rejection(self, key: str, rejection: TokenRejected) -> None:
+        if self.config.negative_ttl > 0:
+            self.cache.set_negative(
+                key, rejection.description, self.clock.monotonic() + self.config.negative_ttl
+            )
+
+    def invalidate(self, token: str) -> None:
+        """Forget what is cached for ``token``."""
+        self.cache.delete(digest(token))

@@ -1,0 +1,37 @@
+"""get_profile(): the verified WinkProfile of a request, whatever the framework's request object."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wink_middleware._profile import WinkProfile
+
+__all__ = ["WSGI_KEY", "get_profile"]
+
+#: Where WinkWSGIMiddleware puts the profile in the WSGI environ.
+WSGI_KEY = "wink.profile"
+#: Where WinkMiddleware puts the profile in the ASGI scope.
+ASGI_KEY = "wink"
+
+
+def get_profile(obj: Any) -> WinkProfile | None:
+    """The verified profile of a request, or ``None`` (anonymous on an optional or public path).
+
+    Accepts an ASGI scope, a Starlette/FastAPI ``Request`` or ``WebSocket``, a WSGI environ, a
+    Flask/Werkzeug request or a Django ``HttpRequest``.
+    """
+    if isinstance(obj, Mapping):
+        found = obj.get(WSGI_KEY) if "wsgi.version" in obj or WSGI_KEY in obj else obj.get(ASGI_KEY)
+    elif isinstance(getattr(obj, "scope", None), Mapping):  # Starlette HTTPConnection
+        found = obj.scope.get(ASGI_KEY)
+    elif isinstance(getattr(obj, "environ", None), Mapping):  # Werkzeug / Flask request
+        found = obj.environ.get(WSGI_KEY)
+    elif isinstance(getattr(obj, "META", None), Mapping):  # Django HttpRequest
+        found = obj.META.get(WSGI_KEY)
+    else:
+        raise TypeError(
+            f"get_profile() takes an ASGI scope, a WSGI environ or a framework request, "
+            f"not {type(obj).__name__}"
+        )
+    return found if isinstance(found, WinkProfile) else None

@@ -1,0 +1,56 @@
+"""Path policy: is a request public, optional or protected? Patterns compiled once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum
+
+__all__ = ["Access", "PathPolicy"]
+
+
+class Access(IntEnum):
+    """What a path asks of a request."""
+
+    PROTECTED = 0  # a valid token is required
+    OPTIONAL = 1  # no token means anonymous; a bad token is still refused
+    PUBLIC = 2  # no authentication at all
+
+
+class _Patterns:
+    __slots__ = ("exact", "prefixes")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        patterns = tuple(patterns)
+        self.exact = frozenset(p for p in patterns if not p.endswith("*"))
+        self.prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
+
+    def match(self, path: str) -> bool:
+        return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
+
+
+class PathPolicy:
+    """Matches a path (without ``root_path``) against public and optional patterns.
+
+    A pattern is an exact path (``"/health"``) or a prefix ending in ``*`` (``"/docs*"``). Public wins
+    over optional; everything else is protected.
+    """
+
+    def __init__(self, public: Iterable[str], optional: Iterable[str]) -> None:
+        self._public = _Patterns(public)
+        self._optional = _Patterns(optional)
+        self._all_protected = not (
+            self._public.exact
+            or self._public.prefixes
+            or self._optional.exact
+            or self._optional.prefixes
+        )
+
+    def access(self, path: str) -> Access:
+        """The access rule for ``path``."""
+        if self._all_protected:
+            return Access.PROTECTED
+        if self._public.match(path):
+            return Access.PUBLIC
+        if self._optional.match(path):
+            return Access.OPTIONAL
+        return Access.PROTECTED
