@@ -23,11 +23,13 @@ __all__ = [
 ]
 
 Answer = tuple[int, httpx.Headers, bytes | None]
+# Sent with every call, also through a client the user injected.
+_HEADERS = request_headers()
 
 
 def _client_options(config: WinkConfig) -> dict[str, object]:
     return {
-        "headers": request_headers(),
+        "headers": _HEADERS,
         "timeout": httpx.Timeout(config.timeout),
         "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20),
         "follow_redirects": False,
@@ -52,7 +54,7 @@ def _too_long(response: httpx.Response) -> bool:
 
 async def async_post(client: httpx.AsyncClient, url: str, body: bytes) -> Answer:
     """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer."""
-    async with client.stream("POST", url, content=body) as response:
+    async with client.stream("POST", url, content=body, headers=_HEADERS) as response:
         status = response.status_code
         if not 200 <= status < 300 or _too_long(response):
             return status, response.headers, None
@@ -68,7 +70,7 @@ async def async_post(client: httpx.AsyncClient, url: str, body: bytes) -> Answer
 
 def sync_post(client: httpx.Client, url: str, body: bytes) -> Answer:
     """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer."""
-    with client.stream("POST", url, content=body) as response:
+    with client.stream("POST", url, content=body, headers=_HEADERS) as response:
         status = response.status_code
         if not 200 <= status < 300 or _too_long(response):
             return status, response.headers, None
