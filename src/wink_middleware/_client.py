@@ -7,6 +7,10 @@ read (a non-2xx answer) or when it passed ``MAX_BODY_BYTES``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 
 from wink_middleware._config import WinkConfig
@@ -68,20 +72,41 @@ async def async_post(client: httpx.AsyncClient, url: str, body: bytes) -> Answer
         return status, response.headers, b"".join(chunks)
 
 
-def sync_post(client: httpx.Client, url: str, body: bytes) -> Answer:
-    """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer."""
-    with client.stream("POST", url, content=body, headers=_HEADERS) as response:
+def sync_post(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Answer:
+    """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer.
+
+    httpx's sync client has no overall timeout (its timeouts bound each connect, write and read),
+    so ``timeout`` bounds each of those and ``deadline``, on ``clock``, is checked once the
+    headers are in and between body chunks: a slow trickle raises :class:`TimeoutError`.
+    """
+    options: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
+    with client.stream("POST", url, content=body, headers=_HEADERS, **options) as response:
+        _check_deadline(deadline, clock)
         status = response.status_code
         if not 200 <= status < 300 or _too_long(response):
             return status, response.headers, None
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
+            _check_deadline(deadline, clock)
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 return status, response.headers, None
             chunks.append(chunk)
         return status, response.headers, b"".join(chunks)
+
+
+def _check_deadline(deadline: float | None, clock: Callable[[], float]) -> None:
+    if deadline is not None and clock() >= deadline:
+        raise TimeoutError("Wink's answer did not arrive before the deadline")
 
 
 def translate(error: Exception) -> WinkUnavailable | WinkBadResponse:
