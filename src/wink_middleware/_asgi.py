@@ -50,6 +50,7 @@ class WinkMiddleware:
         self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
         self._tokens = TokenExtractor(self.config)
         self._read_cookies = self.config.cookie_name is not None
+        self._read_query = self.config.query_param is not None
         self._preflight_passes = not self.config.protect_preflight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,9 +87,8 @@ class WinkMiddleware:
             return
 
         try:
-            token = self._tokens.extract(
-                authorization, cookies, scope.get("query_string", b"").decode("latin-1")
-            )
+            query = scope.get("query_string", b"").decode("latin-1") if self._read_query else ""
+            token = self._tokens.extract(authorization, cookies, query)
             profile = await self._verify(token)
         except MissingToken as exc:
             if access is _PROTECTED:
