@@ -1,0 +1,214 @@
+"""WinkVerifier: token -> WinkProfile, for threads. Decisions live in ``_engine``; this does I/O.
+
+The sync twin of :class:`~wink_middleware.AsyncWinkVerifier`: the same :class:`VerifierCore` makes
+every decision; this module only sends the request, sleeps between attempts and lets threads that
+want the same cold token wait for one call instead of each making their own.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from types import TracebackType
+
+import httpx
+
+from wink_middleware._cache import ProfileCache
+from wink_middleware._client import make_sync_client, sync_post, translate
+from wink_middleware._config import WinkConfig
+from wink_middleware._engine import Clock, Miss, VerifierCore, VerifierStats
+from wink_middleware._exceptions import AuthenticationFailed, WinkConfigError, WinkUnavailable
+from wink_middleware._profile import WinkProfile
+
+__all__ = ["WinkVerifier"]
+
+# Tests replace this to move a fake clock instead of waiting.
+_sleep = time.sleep
+# How much longer than the leader's own deadline a waiting thread gives it before giving up.
+_WAIT_GRACE = 1.0
+
+
+class _Flight:
+    """One call to Wink in progress, and its outcome once ``done`` is set."""
+
+    __slots__ = ("done", "error", "profile")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.profile: WinkProfile | None = None
+        self.error: BaseException | None = None
+
+
+class WinkVerifier:
+    """Verifies Wink access tokens with an expiry-bounded cache and one call to Wink per cold token.
+
+    Safe to share between threads: concurrent verifications of one uncached token make a single
+    call to Wink, and every thread gets its answer. ``client`` is an ``httpx.Client`` you own (it
+    is not closed by :meth:`close`); without it, the verifier makes a pooled client on first use
+    and closes it in :meth:`close`. ``clock`` and ``cache`` are injectable for tests and for a
+    shared cache tier.
+    """
+
+    def __init__(
+        self,
+        config: WinkConfig,
+        *,
+        client: httpx.Client | None = None,
+        clock: Clock | None = None,
+        cache: ProfileCache | None = None,
+    ) -> None:
+        if not isinstance(config, WinkConfig):
+            raise WinkConfigError("WinkVerifier needs a WinkConfig")
+        self.config = config
+        self._core = VerifierCore(config, clock=clock, cache=cache)
+        self._client = client
+        self._owns_client = client is None
+        self._client_lock = threading.Lock()
+        self._inflight: dict[str, _Flight] = {}
+        self._inflight_lock = threading.Lock()
+        # The leader finishes within its retry plan's deadline; a waiter gives it that and a grace.
+        self._wait_timeout = config.timeout * (config.retries + 1) + _WAIT_GRACE
+
+    def __repr__(self) -> str:
+        return (
+            f"WinkVerifier(client_id={self.config.client_id!r}, base_url={self.config.base_url!r})"
+        )
+
+    @property
+    def stats(self) -> VerifierStats:
+        """Counters: cache hits, misses, coalesced waits, Wink calls and failures, ..."""
+        return self._core.stats
+
+    @property
+    def cache(self) -> ProfileCache:
+        """The cache this verifier reads and fills."""
+        return self._core.cache
+
+    @property
+    def breaker_state(self) -> str:
+        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half-open"``."""
+        return self._core.breaker.state
+
+    def verify(self, token: str) -> WinkProfile:
+        """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
+        return self.verify_checked(self._core.check_token(token))
+
+    def verify_checked(self, token: str) -> WinkProfile:
+        """:meth:`verify` for a token already known to be a well-formed b64token (the middleware's)."""
+        found = self._core.lookup(token)
+        if type(found) is not Miss:
+            return found  # type: ignore[return-value]
+        miss: Miss = found
+        with self._inflight_lock:
+            flight = self._inflight.get(miss.key)
+            leading = flight is None
+            if flight is None:
+                flight = self._inflight[miss.key] = _Flight()
+                self._core.stats.misses += 1
+            else:
+                self._core.stats.coalesced += 1
+        if leading:
+            return self._lead(miss, flight)
+        return self._follow(flight)
+
+    def invalidate(self, token: str) -> None:
+        """Forget the cached answer for ``token`` (e.g. on logout)."""
+        self._core.invalidate(token)
+
+    def _lead(self, miss: Miss, flight: _Flight) -> WinkProfile:
+        try:
+            try:
+                profile = self._call(miss)
+            except AuthenticationFailed as error:
+                profile = self._core.failed(miss, error)
+            else:
+                profile = self._core.succeeded(miss, profile)
+        except BaseException as error:
+            flight.error = error
+            raise
+        else:
+            flight.profile = profile
+            return profile
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(miss.key, None)
+            flight.done.set()
+
+    def _follow(self, flight: _Flight) -> WinkProfile:
+        if not flight.done.wait(self._wait_timeout):
+            raise WinkUnavailable("Wink did not answer in time")
+        if flight.profile is not None:
+            return flight.profile
+        error = flight.error
+        if isinstance(error, AuthenticationFailed):
+            # Each thread raises its own copy: one exception object raised in several threads at
+            # once would have its traceback rewritten under each of them.
+            raise copy.copy(error) from error.__cause__
+        raise WinkUnavailable("the shared call to Wink failed") from error
+
+    def _call(self, miss: Miss) -> WinkProfile:
+        core = self._core
+        plan = core.retry_plan()
+        body = core.request_body(miss)
+        monotonic = core.clock.monotonic
+        while True:
+            core.before_attempt(miss)
+            attempt = plan.attempt_timeout()
+            client = self._get_client()
+            try:
+                status, headers, content = sync_post(
+                    client,
+                    core.url,
+                    body,
+                    timeout=attempt,
+                    deadline=monotonic() + attempt,
+                    clock=monotonic,
+                )
+            except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError, RuntimeError) as exc:
+                # A bare RuntimeError is only ours to map when close() in another thread closed
+                # the client under this call.
+                if type(exc) is RuntimeError and not client.is_closed:
+                    raise
+                error = translate(exc)
+                core.io_failed(miss, error)
+                if not isinstance(error, WinkUnavailable):
+                    raise error from exc
+            else:
+                try:
+                    return core.judge(miss, status, headers, content)
+                except WinkUnavailable as exc:
+                    error = exc
+            delay = plan.next_delay()
+            if delay is None:
+                raise error
+            _sleep(delay)
+
+    def _get_client(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                client = self._client
+                if client is None:
+                    client = self._client = make_sync_client(self.config)
+        return client
+
+    def close(self) -> None:
+        """Close the HTTP client this verifier made (a later verification makes a new one)."""
+        if not self._owns_client:
+            return
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> WinkVerifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
