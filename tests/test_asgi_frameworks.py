@@ -27,7 +27,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def verifier(stub: WinkStub | None = None, **options: Any) -> AsyncWinkVerifier:
-    return AsyncWinkVerifier(config(**options), client=(stub or WinkStub()).client(), clock=FakeClock())
+    return AsyncWinkVerifier(
+        config(**options), client=(stub or WinkStub()).client(), clock=FakeClock()
+    )
 
 
 # -- Starlette ----------------------------------------------------------------------------------
@@ -39,11 +41,15 @@ async def me(request: Request) -> JSONResponse:
     assert isinstance(user, WinkProfile)
     profile = get_profile(request)
     assert profile is user
-    return JSONResponse({"name": user.display_name, "id": user.identity, "auth": request.auth.scopes})
+    return JSONResponse(
+        {"name": user.display_name, "id": user.identity, "auth": request.auth.scopes}
+    )
 
 
 async def feed(request: Request) -> PlainTextResponse:
-    return PlainTextResponse("hello " + ("anonymous" if not request.user.is_authenticated else request.user.display_name))
+    return PlainTextResponse(
+        "hello " + ("anonymous" if not request.user.is_authenticated else request.user.display_name)
+    )
 
 
 async def echo(websocket: WebSocket) -> None:
@@ -137,9 +143,9 @@ def test_websocket_with_a_valid_token_is_accepted_with_the_profile() -> None:
 
 
 def test_websocket_query_token_for_browsers() -> None:
-    with TestClient(starlette_app(query_param="access_token")) as client:
-        with client.websocket_connect(f"/ws?access_token={TOKEN}") as ws:
-            assert ws.receive_text() == "hi ;ada"
+    app = starlette_app(query_param="access_token")
+    with TestClient(app) as client, client.websocket_connect(f"/ws?access_token={TOKEN}") as ws:
+        assert ws.receive_text() == "hi ;ada"
 
 
 @pytest.mark.parametrize(
@@ -159,9 +165,12 @@ def test_websocket_denial_uses_the_http_response_extension(
         routes=[WebSocketRoute("/ws", echo)],
         middleware=[Middleware(WinkMiddleware, verifier=verifier(stub))],
     )
-    with TestClient(app) as client, pytest.raises(WebSocketDenialResponse) as info:
-        with client.websocket_connect("/ws", headers=headers):
-            pass  # pragma: no cover - the handshake is denied
+    with (
+        TestClient(app) as client,
+        pytest.raises(WebSocketDenialResponse) as info,
+        client.websocket_connect("/ws", headers=headers),
+    ):
+        pass  # pragma: no cover - the handshake is denied
     assert info.value.status_code == status
     assert info.value.headers["cache-control"] == "no-store"
 
@@ -173,7 +182,11 @@ def test_websocket_denial_uses_the_http_response_extension(
         (WinkStub(), [], 1008),
         (WinkStub(httpx.Response(401)), [(b"authorization", f"Bearer {TOKEN}".encode())], 1008),
         (WinkStub(httpx.Response(503)), [(b"authorization", f"Bearer {TOKEN}".encode())], 1013),
-        (WinkStub(httpx.Response(200, text="x")), [(b"authorization", f"Bearer {TOKEN}".encode())], 1013),
+        (
+            WinkStub(httpx.Response(200, text="x")),
+            [(b"authorization", f"Bearer {TOKEN}".encode())],
+            1013,
+        ),
     ],
 )
 async def test_websocket_denial_closes_1008_or_1013_without_the_extension(
@@ -193,7 +206,13 @@ async def test_websocket_denial_closes_1008_or_1013_without_the_extension(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "websocket", "path": "/ws", "headers": headers, "query_string": b"", "extensions": {}}
+    scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "headers": headers,
+        "query_string": b"",
+        "extensions": {},
+    }
     await middleware(scope, receive, send)
     assert len(sent) == 1
     assert sent[0]["type"] == "websocket.close"
@@ -212,9 +231,12 @@ def test_websocket_denial_through_on_error() -> None:
         routes=[WebSocketRoute("/ws", echo)],
         middleware=[Middleware(WinkMiddleware, verifier=verifier(on_error=on_error))],
     )
-    with TestClient(app) as client, pytest.raises(WebSocketDisconnect) as info:
-        with client.websocket_connect("/ws"):
-            pass  # pragma: no cover - the handshake is denied
+    with (
+        TestClient(app) as client,
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect("/ws"),
+    ):
+        pass  # pragma: no cover - the handshake is denied
     assert info.value.code == 4401
 
 
@@ -232,7 +254,13 @@ async def plain_app(scope: Scope, receive: Receive, send: Send) -> None:
                 return
     profile = get_profile(scope)
     body = b"anonymous" if profile is None else profile.wink_tag.encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import CLIENT_ID, CLIENT_SECRET, NOW, VERIFY_URL, FakeClock, make_token, profile_json
+from tests.helpers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    NOW,
+    VERIFY_URL,
+    FakeClock,
+    make_token,
+    profile_json,
+)
 from tests.wink_stub import WinkStub, config, verifier
 from wink_middleware import (
     AsyncWinkVerifier,
@@ -84,7 +92,9 @@ async def test_403_is_logged_apart_as_a_possible_firewall(caplog: pytest.LogCapt
     caplog.set_level(logging.INFO, "wink_middleware")
     with pytest.raises(TokenRejected):
         await verifier(WinkStub(httpx.Response(403))).verify(TOKEN)
-    assert any("firewall" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    assert any(
+        "firewall" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
@@ -124,7 +134,18 @@ async def test_unexpected_statuses_are_a_bad_response(status: int) -> None:
         httpx.Response(200, json=profile_json(pad="x" * 70_000)),
         httpx.Response(200, content=b" " * 10_000_000),
     ],
-    ids=["html", "truncated", "list", "wrong-type", "no-wink-token", "empty", "binary", "deep", "over-64k", "10mb"],
+    ids=[
+        "html",
+        "truncated",
+        "list",
+        "wrong-type",
+        "no-wink-token",
+        "empty",
+        "binary",
+        "deep",
+        "over-64k",
+        "10mb",
+    ],
 )
 async def test_unusable_2xx_bodies_are_a_bad_response(response: httpx.Response) -> None:
     stub = WinkStub(response)
@@ -266,7 +287,15 @@ async def test_precheck_never_accepts_on_unverified_claims() -> None:
 
 @pytest.mark.parametrize(
     "token",
-    ["opaque-token", "a.b.c", "a.e30.c.d", "e30.W10.x", "a.eyJleHAiOiAiYSJ9.c", "a..c", "x.bnVsbA.y"],
+    [
+        "opaque-token",
+        "a.b.c",
+        "a.e30.c.d",
+        "e30.W10.x",
+        "a.eyJleHAiOiAiYSJ9.c",
+        "a..c",
+        "x.bnVsbA.y",
+    ],
 )
 async def test_precheck_does_not_judge_tokens_it_cannot_decode(token: str) -> None:
     stub = WinkStub()
@@ -511,7 +540,9 @@ async def test_stale_is_not_served_when_wink_says_no() -> None:
 
 async def test_without_stale_if_error_an_outage_is_a_503() -> None:
     clock = FakeClock()
-    stub = WinkStub(httpx.Response(200, json=profile_json(expiryTime=iso(NOW + 3600))), httpx.Response(503))
+    stub = WinkStub(
+        httpx.Response(200, json=profile_json(expiryTime=iso(NOW + 3600))), httpx.Response(503)
+    )
     wink = verifier(stub, clock, cache_ttl=60)
     token = make_token(ttl=3600)
     await wink.verify(token)

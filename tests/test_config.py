@@ -42,7 +42,9 @@ def test_base_url_overrides_environment_and_drops_trailing_slash() -> None:
         base_url="https://stage-api.winklogin.com/",
     )
     assert config.base_url == "https://stage-api.winklogin.com"
-    assert config.verify_url == "https://stage-api.winklogin.com/api/ConfidentialClient/verify-client"
+    assert (
+        config.verify_url == "https://stage-api.winklogin.com/api/ConfidentialClient/verify-client"
+    )
 
 
 def test_repr_and_str_mask_the_secret() -> None:
@@ -90,7 +92,7 @@ def test_replace_validates_again() -> None:
         ({"public_paths": 5}, "list of path patterns"),
         ({"cookie_name": "a;b"}, "cookie_name"),
         ({"query_param": ""}, "query_param"),
-        ({"realm": 'wi\nnk'}, "realm"),
+        ({"realm": "wi\nnk"}, "realm"),
         ({"on_error": "not callable"}, "on_error must be callable"),
     ],
 )

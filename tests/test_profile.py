@@ -93,9 +93,7 @@ def test_expiry_time_forms(raw: object, expected: datetime | None) -> None:
         assert profile.expiry_time is not None and profile.expiry_time.tzinfo is UTC
 
 
-@pytest.mark.parametrize(
-    "raw", ["tomorrow", True, [1], {"t": 1}, float("inf"), 10**30]
-)
+@pytest.mark.parametrize("raw", ["tomorrow", True, [1], {"t": 1}, float("inf"), 10**30])
 def test_unusable_expiry_time_is_a_bad_response(raw: object) -> None:
     with pytest.raises(WinkBadResponse, match="expiryTime"):
         WinkProfile.from_wink(profile_json(expiryTime=raw))

@@ -60,3 +60,13 @@ def test_exceptions_carry_a_description() -> None:
     assert exc.retry_after == 7
     assert repr(exc) == "WinkUnavailable('Wink is down')"
     assert MissingToken().description == "a bearer token is required"
+
+
+def test_keyword_options_name_every_config_field() -> None:
+    import dataclasses
+
+    from wink_middleware._config import WinkOptions
+
+    assert set(WinkOptions.__annotations__) == {
+        f.name for f in dataclasses.fields(wink_middleware.WinkConfig)
+    }

@@ -79,7 +79,9 @@ async def test_local_rejection_logs_no_token(caplog: pytest.LogCaptureFixture) -
     assert token not in log_text(caplog.records)
 
 
-async def test_middleware_responses_and_logs_hold_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+async def test_middleware_responses_and_logs_hold_no_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     for reply in REPLIES:
         wink = AsyncWinkVerifier(config(), client=WinkStub(reply).client(), clock=FakeClock())

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wink_middleware._async_verifier import AsyncWinkVerifier
-from wink_middleware._config import WinkConfig, resolve_config
+from wink_middleware._config import WinkConfig, WinkOptions, resolve_config
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
 from wink_middleware._policy import Access, PathPolicy
 from wink_middleware._responses import render, websocket_close_code
@@ -37,7 +37,7 @@ class WinkMiddleware:
         *,
         config: WinkConfig | None = None,
         verifier: AsyncWinkVerifier | None = None,
-        **options: Any,
+        **options: Unpack[WinkOptions],
     ) -> None:
         if verifier is not None:
             if config is not None or options:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from wink_middleware._exceptions import WinkConfigError
 
-__all__ = ["ENVIRONMENTS", "LEGACY_STAGE_BASE_URL", "WinkConfig", "resolve_config"]
+__all__ = ["ENVIRONMENTS", "LEGACY_STAGE_BASE_URL", "WinkConfig", "WinkOptions", "resolve_config"]
 
 ENVIRONMENTS: Mapping[str, str] = {
     "production": "https://api.winklogin.com",
@@ -65,8 +65,8 @@ class WinkConfig:
     breaker_threshold: int = 5
     breaker_cooldown: float = 10.0
     precheck: bool = True
-    public_paths: tuple[str, ...] = ()
-    optional_paths: tuple[str, ...] = ()
+    public_paths: Sequence[str] = ()
+    optional_paths: Sequence[str] = ()
     protect_preflight: bool = False
     cookie_name: str | None = None
     query_param: str | None = None
@@ -173,6 +173,34 @@ class WinkConfig:
             wanted = " and ".join(f"{_ENV_NAMES[o][0]} (or {_ENV_NAMES[o][1]})" for o in missing)
             raise WinkConfigError(f"missing Wink configuration: set {wanted}")
         return cls(**values)
+
+
+class WinkOptions(TypedDict, total=False):
+    """The fields of :class:`WinkConfig` as keyword options of the middlewares (typed for mypy)."""
+
+    client_id: str
+    client_secret: str
+    environment: str
+    base_url: str | None
+    timeout: float
+    retries: int
+    cache_size: int
+    cache_ttl: float
+    negative_ttl: float
+    leeway: float
+    stale_if_error: float
+    breaker_threshold: int
+    breaker_cooldown: float
+    precheck: bool
+    public_paths: Iterable[str]
+    optional_paths: Iterable[str]
+    protect_preflight: bool
+    cookie_name: str | None
+    query_param: str | None
+    max_token_length: int
+    realm: str
+    on_error: ErrorHandler | None
+    remote_user: bool
 
 
 def _is_simple_name(value: object) -> bool:
