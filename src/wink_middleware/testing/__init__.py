@@ -1,0 +1,27 @@
+"""Testing kit: :class:`WinkEmulator`, a stand-in for Wink's Verify Client, and a pytest plugin.
+
+```python
+from wink_middleware.testing import WinkEmulator
+
+emulator = WinkEmulator(client_id="test-client", client_secret="test-secret")
+token = emulator.issue_token(ttl=60, first_name="Grace")
+verifier = emulator.async_verifier()          # AsyncWinkVerifier wired in-process
+with emulator.serve() as base_url: ...        # or a real HTTP server on 127.0.0.1
+```
+
+With the package installed, pytest gets the ``wink_emulator``, ``wink_config`` and ``wink_token``
+fixtures (see :mod:`wink_middleware.testing.pytest_plugin`).
+"""
+
+from __future__ import annotations
+
+from wink_middleware.testing._emulator import (
+    SAMPLE_PROFILE,
+    VERIFY_PATH,
+    Answer,
+    WallClock,
+    WinkEmulator,
+)
+from wink_middleware.testing._server import serve
+
+__all__ = ["SAMPLE_PROFILE", "VERIFY_PATH", "Answer", "WallClock", "WinkEmulator", "serve"]

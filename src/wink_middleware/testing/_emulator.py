@@ -1,0 +1,447 @@
+"""WinkEmulator: an in-process stand-in for Wink's Verify Client endpoint, with fault injection.
+
+The emulator's decisions are plain, synchronous, thread-safe functions (:meth:`WinkEmulator.answer`);
+the ASGI app, the async and the sync httpx transports only move bytes and wait. Verification follows
+Wink's contract (``WINK_API.md``): PascalCase request body, camelCase profile on success, ``401`` with
+an empty body for an unknown, expired or revoked token and for wrong client credentials, ``400`` for a
+body that is not the expected JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+
+from wink_middleware._config import WinkConfig
+
+if TYPE_CHECKING:
+    import httpx
+    from starlette.types import Receive, Scope, Send
+
+    from wink_middleware._async_verifier import AsyncWinkVerifier
+    from wink_middleware._engine import Clock
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DROP_CONNECTION_KEY",
+    "SAMPLE_PROFILE",
+    "VERIFY_PATH",
+    "Answer",
+    "WallClock",
+    "WinkEmulator",
+]
+
+VERIFY_PATH = "/api/ConfidentialClient/verify-client"
+#: The base URL :meth:`WinkEmulator.wink_config` points at (any host works with its transports).
+DEFAULT_BASE_URL = "https://wink.emulator"
+#: Scope key under which :func:`wink_middleware.testing.serve` offers a callable that closes the socket.
+DROP_CONNECTION_KEY = "wink_middleware.drop_connection"
+
+#: The sample user of :meth:`WinkEmulator.issue_token` (each token also gets a fresh ``winkToken``).
+SAMPLE_PROFILE: Mapping[str, str | None] = MappingProxyType(
+    {
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "contactNo": "(875) 945-3854",
+        "email": "ada.lovelace@example.com",
+        "winkTag": ";ada.lovelace",
+        "dateOfBirth": "**/**/1983",
+    }
+)
+# issue_token() keyword -> Wink's wire name.
+_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "first_name": "firstName",
+        "last_name": "lastName",
+        "contact_no": "contactNo",
+        "email": "email",
+        "wink_tag": "winkTag",
+        "wink_token": "winkToken",
+        "date_of_birth": "dateOfBirth",
+    }
+)
+_MAX_BODY = 64 * 1024
+_TRUNCATED_PROFILE = b'{"firstName": "Ada", "lastName": "Lov'
+_JSON = (("content-type", "application/json"),)
+
+
+class WallClock(Protocol):
+    """Where the emulator reads the time: anything with ``time()`` (``tests.helpers.FakeClock``...)."""
+
+    def time(self) -> float:
+        """Seconds since the epoch."""
+
+
+class _SystemClock:
+    time = staticmethod(time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the emulator does with one request: wait ``delay`` seconds, then answer or drop it."""
+
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0
+    drop: bool = False
+
+    def all_headers(self) -> list[tuple[str, str]]:
+        """``headers`` plus ``content-length``."""
+        return [*self.headers, ("content-length", str(len(self.body)))]
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    profile: Mapping[str, Any]  # camelCase, without expiryTime
+    exp: int
+    azp: str
+
+
+@dataclass(slots=True)
+class _Fault:
+    remaining: int
+    answer: Answer  # drop=True for a dropped connection
+
+
+class WinkEmulator:
+    """Behaves like Wink's Verify Client for tokens it issued itself.
+
+    Use it in-process through :meth:`transport` (``httpx.AsyncClient``) or :meth:`sync_transport`
+    (``httpx.Client``), mount it as an ASGI app, or run it as a real HTTP server with :meth:`serve`.
+    ``clock`` (anything with ``time()``) decides when tokens expire; share it with the verifier under
+    test to step over expiry without sleeping.
+
+    Fault injection: :attr:`latency` (seconds added to every call), :meth:`fail_next`,
+    :meth:`drop_next` and :meth:`malformed_next`. Faults queue up in the order they are asked for.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        clock: WallClock | None = None,
+        latency: float = 0.0,
+    ) -> None:
+        if not client_id or not client_secret:
+            raise ValueError("WinkEmulator needs a non-empty client_id and client_secret")
+        self.client_id = client_id
+        self._secret = client_secret
+        self._clock: WallClock = _SystemClock() if clock is None else clock
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._issued: dict[str, _Issued] = {}
+        self._revoked: set[str] = set()
+        self._faults: deque[_Fault] = deque()
+        self._calls = 0
+        self._latency = 0.0
+        self.latency = latency
+
+    def __repr__(self) -> str:
+        return f"WinkEmulator(client_id={self.client_id!r}, calls={self._calls})"
+
+    # -- configuration and counters ------------------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds every Verify Client call waits before it is answered (or dropped)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not seconds >= 0:
+            raise ValueError("latency must be a number of seconds >= 0")
+        self._latency = float(seconds)
+
+    @property
+    def calls(self) -> int:
+        """How many Verify Client calls the emulator received (faulty answers included)."""
+        return self._calls
+
+    def reset(self) -> None:
+        """Zero :attr:`calls`, drop pending faults and latency. Issued and revoked tokens stay."""
+        with self._lock:
+            self._calls = 0
+            self._faults.clear()
+            self._latency = 0.0
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def issue_token(
+        self,
+        ttl: float = 300,
+        *,
+        azp: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **profile_fields: str | None,
+    ) -> str:
+        """Issue a JWT-shaped access token for a profile, valid ``ttl`` seconds from now.
+
+        ``profile_fields`` are :class:`~wink_middleware.WinkProfile` field names (``first_name``,
+        ``wink_token``, ...) over :data:`SAMPLE_PROFILE`; each call gets a fresh ``wink_token`` unless
+        one is given. ``extra`` adds other keys to Wink's answer. ``azp`` (default: this emulator's
+        client id) names the client the token was issued to. A negative ``ttl`` issues an expired token.
+        """
+        unknown = sorted(set(profile_fields) - set(_FIELDS))
+        if unknown:
+            raise TypeError(
+                f"unknown profile field(s): {', '.join(unknown)} (use {', '.join(_FIELDS)})"
+            )
+        values: dict[str, Any] = {**SAMPLE_PROFILE, "winkToken": str(uuid.uuid4())}
+        for name, value in profile_fields.items():
+            values[_FIELDS[name]] = value
+        # Wink's order on the wire, then any extra keys.
+        profile = {wire: values[wire] for wire in _FIELDS.values()}
+        profile.update((k, v) for k, v in (extra or {}).items() if k not in profile)
+        now = self._clock.time()
+        exp = int(now + ttl)
+        claims = {
+            "exp": exp,
+            "iat": int(now),
+            "jti": uuid.uuid4().hex,
+            "iss": f"{DEFAULT_BASE_URL}/realms/wink",
+            "aud": "account",
+            "typ": "Bearer",
+            "azp": self.client_id if azp is None else azp,
+            "sub": profile["winkToken"],
+            "preferred_username": profile["winkTag"],
+        }
+        signing_input = f"{_b64json({'alg': 'HS256', 'typ': 'JWT'})}.{_b64json(claims)}"
+        signature = hmac.new(self._key, signing_input.encode(), hashlib.sha256).digest()
+        token = f"{signing_input}.{_b64(signature)}"
+        with self._lock:
+            self._issued[token] = _Issued(MappingProxyType(profile), exp, claims["azp"])
+        return token
+
+    def revoke(self, token: str) -> None:
+        """Make Verify Client refuse ``token`` from now on (as after the user signed out)."""
+        with self._lock:
+            self._revoked.add(token)
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 503,
+        body: bytes = b"",
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``n`` calls with ``status`` (and ``body``, ``headers``, e.g. Retry-After)."""
+        if not 100 <= status <= 599:
+            raise ValueError("status must be an HTTP status code (100-599)")
+        self._add_fault(n, Answer(status, body, tuple((headers or {}).items())))
+
+    def drop_next(self, n: int = 1) -> None:
+        """Drop the connection of the next ``n`` calls without answering.
+
+        In-process transports raise ``httpx.RemoteProtocolError``; :meth:`serve` closes the socket.
+        """
+        self._add_fault(n, Answer(0, drop=True))
+
+    def malformed_next(
+        self,
+        n: int = 1,
+        body: bytes = _TRUNCATED_PROFILE,
+        *,
+        content_type: str = "application/json",
+    ) -> None:
+        """Answer the next ``n`` calls ``200`` with ``body`` instead of a profile (default: cut JSON)."""
+        self._add_fault(n, Answer(200, body, (("content-type", content_type),)))
+
+    def _add_fault(self, n: int, answer: Answer) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError("n must be a whole number >= 1")
+        with self._lock:
+            self._faults.append(_Fault(n, answer))
+
+    # -- the endpoint ---------------------------------------------------------------------------
+
+    def answer(self, method: str, path: str, body: bytes) -> Answer:
+        """Decide the answer to one request (shared by the ASGI app and both transports)."""
+        if path != VERIFY_PATH:
+            return Answer(404)
+        with self._lock:
+            self._calls += 1
+            delay = self._latency
+            if self._faults:
+                fault = self._faults[0]
+                fault.remaining -= 1
+                if not fault.remaining:
+                    self._faults.popleft()
+                return _with_delay(fault.answer, delay)
+        if method != "POST":
+            return Answer(405, headers=(("allow", "POST"),), delay=delay)
+        request = _parse_request(body)
+        if request is None:
+            return Answer(400, delay=delay)
+        client_id, token, client_secret = request
+        profile = self._verify(client_id, token, client_secret)
+        if profile is None:
+            return Answer(401, delay=delay)
+        return Answer(200, json.dumps(profile).encode(), _JSON, delay=delay)
+
+    def _verify(self, client_id: str, token: str, client_secret: str) -> dict[str, Any] | None:
+        # Both credentials are compared in constant time, and both always: no timing oracle.
+        good_id = hmac.compare_digest(client_id.encode(), self.client_id.encode())
+        good_secret = hmac.compare_digest(client_secret.encode(), self._secret.encode())
+        with self._lock:
+            issued = self._issued.get(token)
+            revoked = token in self._revoked
+        if not (good_id and good_secret) or issued is None or revoked:
+            return None
+        if issued.azp != self.client_id or self._clock.time() >= issued.exp:
+            return None
+        profile = dict(issued.profile)
+        profile["expiryTime"] = _iso(issued.exp)
+        return profile
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The emulator as an ASGI app (http; lifespan is acknowledged; websockets are refused)."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].rsplit(".", 1)[-1]
+                await send({"type": f"{message['type']}.complete"})
+                if kind == "shutdown":
+                    return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        path: str = scope["path"]
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :]
+        body = await _read_body(receive)
+        answer = self.answer(scope["method"], path, body)
+        if answer.delay:
+            await anyio.sleep(answer.delay)
+        if answer.drop:
+            drop = scope.get(DROP_CONNECTION_KEY)
+            if drop is None:
+                # Not under serve(): the server turns this into an aborted or 500 answer.
+                raise ConnectionAbortedError("the Wink emulator dropped the connection")
+            drop()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.all_headers()]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport for ``httpx.AsyncClient`` that answers in-process."""
+        from wink_middleware.testing._transport import AsyncEmulatorTransport
+
+        return AsyncEmulatorTransport(self)
+
+    def sync_transport(self) -> httpx.BaseTransport:
+        """An httpx transport for ``httpx.Client`` that answers in-process."""
+        from wink_middleware.testing._transport import SyncEmulatorTransport
+
+        return SyncEmulatorTransport(self)
+
+    def wink_config(self, **options: Any) -> WinkConfig:
+        """A :class:`WinkConfig` with this emulator's credentials, and ``options`` over it.
+
+        ``base_url`` defaults to :data:`DEFAULT_BASE_URL`, which :meth:`transport` and
+        :meth:`sync_transport` answer whatever the host; pass the URL of :meth:`serve` for real HTTP.
+        """
+        options.setdefault("base_url", DEFAULT_BASE_URL)
+        return WinkConfig(client_id=self.client_id, client_secret=self._secret, **options)
+
+    def async_verifier(
+        self, config: WinkConfig | None = None, *, clock: Clock | None = None, **options: Any
+    ) -> AsyncWinkVerifier:
+        """An :class:`~wink_middleware.AsyncWinkVerifier` whose calls reach this emulator in-process.
+
+        ``config`` defaults to :meth:`wink_config` with ``options``. Its httpx client talks to the
+        emulator's in-process transport and holds no connection, so nothing needs closing.
+        """
+        import httpx
+
+        from wink_middleware._async_verifier import AsyncWinkVerifier
+
+        if config is None:
+            config = self.wink_config(**options)
+        elif options:
+            raise TypeError("pass either config or options, not both")
+        client = httpx.AsyncClient(transport=self.transport())
+        return AsyncWinkVerifier(config, client=client, clock=clock)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve the emulator over real HTTP in a background thread; yield its base URL.
+
+        ``port=0`` picks a free port. Needs ``uvicorn``. Stops the server on exit.
+        """
+        from wink_middleware.testing._server import serve
+
+        with serve(self, host, port) as base_url:
+            yield base_url
+
+
+def _with_delay(answer: Answer, delay: float) -> Answer:
+    if not delay:
+        return answer
+    return Answer(answer.status, answer.body, answer.headers, delay, answer.drop)
+
+
+def _parse_request(body: bytes) -> tuple[str, str, str] | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    values = (data.get("ClientId"), data.get("AccessToken"), data.get("ClientSecret"))
+    if not all(isinstance(v, str) for v in values):
+        return None
+    return values  # type: ignore[return-value]
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size <= _MAX_BODY:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks) if size <= _MAX_BODY else b""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64json(data: Mapping[str, Any]) -> str:
+    return _b64(json.dumps(data, separators=(",", ":")).encode())
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
