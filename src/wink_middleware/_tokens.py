@@ -49,7 +49,7 @@ class TokenExtractor:
 
     def from_header(self, value: str) -> str:
         """The bearer credential of one Authorization header value."""
-        scheme, _, credential = value.strip().partition(" ")
+        scheme, _, credential = value.strip(" \t").partition(" ")
         if scheme.lower() != "bearer":
             raise _MISSING
         return self.check(credential.strip(" "), "bearer token")
