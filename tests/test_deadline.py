@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import pytest
 
@@ -28,10 +28,8 @@ async def tcp_server(handler: Handler) -> AsyncIterator[str]:
 
     async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
-        try:
+        with suppress(ConnectionError, asyncio.CancelledError):
             await handler(reader, writer)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
 
     server = await asyncio.start_server(tracked, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

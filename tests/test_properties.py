@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
@@ -53,8 +54,8 @@ def run_middleware(headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {
         "type": "http",
@@ -109,7 +110,7 @@ json_values = st.recursive(
 )
 profile_like = st.fixed_dictionaries(
     {},
-    optional={key: json_values for key in profile_json()},
+    optional=dict.fromkeys(profile_json(), json_values),
 ).map(lambda d: {**d, "extraKey": 1})
 
 
