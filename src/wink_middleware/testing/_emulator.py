@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from wink_middleware._async_verifier import AsyncWinkVerifier
     from wink_middleware._engine import Clock
+    from wink_middleware._sync_verifier import WinkVerifier
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -381,12 +382,31 @@ class WinkEmulator:
 
         from wink_middleware._async_verifier import AsyncWinkVerifier
 
-        if config is None:
-            config = self.wink_config(**options)
-        elif options:
-            raise TypeError("pass either config or options, not both")
+        config = self._config_for(config, options)
         client = httpx.AsyncClient(transport=self.transport())
         return AsyncWinkVerifier(config, client=client, clock=clock)
+
+    def verifier(
+        self, config: WinkConfig | None = None, *, clock: Clock | None = None, **options: Any
+    ) -> WinkVerifier:
+        """A sync :class:`~wink_middleware.WinkVerifier` whose calls reach this emulator in-process.
+
+        For :class:`~wink_middleware.WinkWSGIMiddleware` (``verifier=emulator.verifier()``).
+        """
+        import httpx
+
+        from wink_middleware._sync_verifier import WinkVerifier
+
+        config = self._config_for(config, options)
+        client = httpx.Client(transport=self.sync_transport())
+        return WinkVerifier(config, client=client, clock=clock)
+
+    def _config_for(self, config: WinkConfig | None, options: dict[str, Any]) -> WinkConfig:
+        if config is None:
+            return self.wink_config(**options)
+        if options:
+            raise TypeError("pass either config or options, not both")
+        return config
 
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:

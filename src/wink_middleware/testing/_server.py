@@ -64,9 +64,13 @@ def _protocol_class() -> type[asyncio.Protocol]:
 
 
 class ServerThread:
-    """uvicorn serving ``app`` on an already bound socket, in a daemon thread."""
+    """uvicorn serving ``app`` on an already bound socket, in a daemon thread.
 
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+    Logs go to the ``uvicorn`` loggers (requests too with ``access_log``); their levels and handlers
+    are left to the application.
+    """
+
+    def __init__(self, app: ASGIApp, sock: socket.socket, *, access_log: bool = False) -> None:
         try:
             import uvicorn
         except ImportError:
@@ -80,8 +84,8 @@ class ServerThread:
             ws="none",
             lifespan="auto",
             log_config=None,
-            log_level="warning",
-            access_log=False,
+            log_level=None,  # leave logger levels to the application
+            access_log=access_log,
             timeout_graceful_shutdown=2,
         )
         self._server: uvicorn.Server = uvicorn.Server(config)

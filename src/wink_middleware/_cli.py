@@ -1,0 +1,336 @@
+"""The ``wink-middleware`` console script (also ``python -m wink_middleware``).
+
+```
+wink-middleware emulator [--host H] [--port P] [--client-id ID] [--client-secret S] [--ttl SECONDS]
+wink-middleware demo [--host H] [--port P]
+wink-middleware verify [TOKEN]            # the token is read from stdin when omitted
+```
+
+Every failure is one line on stderr and an exit code, never a traceback: 0 success (and Ctrl-C on a
+server), 1 the token was refused or a server could not run, 2 bad arguments or configuration,
+3 Wink was unavailable or answered nonsense, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+from wink_middleware._config import WinkConfig
+from wink_middleware._exceptions import (
+    AuthenticationFailed,
+    InvalidRequest,
+    TokenRejected,
+    WinkConfigError,
+    WinkUnavailable,
+)
+from wink_middleware._sync_verifier import WinkVerifier
+from wink_middleware._version import __version__
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from wink_middleware.testing._server import ServerThread
+
+__all__ = ["main"]
+
+PROG = "wink-middleware"
+DEFAULT_EMULATOR_PORT = 8765
+DEFAULT_DEMO_PORT = 8000
+DEFAULT_CLIENT_ID = "demo-client"
+DEFAULT_CLIENT_SECRET = "demo-secret"  # noqa: S105 - the emulator's documented default, not a real secret
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see {self.prog} --help)", EXIT_USAGE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the console script with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        command: Callable[[argparse.Namespace], int] = args.command
+        return command(args)
+    except CliError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="Wink Login for ASGI and WSGI apps: a local Wink emulator, a demo, and a token checker.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve a Wink emulator (Verify Client) over HTTP",
+        description=(
+            "Serve an emulated Wink Verify Client. It prints a ready token for the sample user and "
+            "a curl line; point WINK_BASE_URL at it to run your app or the examples against it."
+        ),
+    )
+    _add_listen_options(emulator, DEFAULT_EMULATOR_PORT)
+    emulator.add_argument(
+        "--client-id",
+        default=os.environ.get("WINK_CLIENT_ID") or DEFAULT_CLIENT_ID,
+        help=f"the ClientID the emulator accepts (default: $WINK_CLIENT_ID, else {DEFAULT_CLIENT_ID})",
+    )
+    emulator.add_argument(
+        "--client-secret",
+        default=None,
+        help=(
+            "the secret the emulator accepts (default: $WINK_CLIENT_SECRET, else "
+            f"{DEFAULT_CLIENT_SECRET}); never printed"
+        ),
+    )
+    emulator.add_argument(
+        "--ttl",
+        type=_seconds,
+        default=3600,
+        help="lifetime of the printed token in seconds (default: 3600)",
+    )
+    emulator.set_defaults(command=_run_emulator)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the demo: emulator + protected API + browser page on 127.0.0.1",
+        description="Serve a protected Starlette API, the Wink emulator and a page to try them, at http://HOST:PORT/.",
+    )
+    _add_listen_options(demo, DEFAULT_DEMO_PORT)
+    demo.set_defaults(command=_run_demo)
+
+    verify = commands.add_parser(
+        "verify",
+        help="verify one token with the Wink configured by WINK_* variables",
+        description=(
+            "Verify an access token with Wink's Verify Client, configured like the middleware "
+            "(WINK_CLIENT_ID, WINK_CLIENT_SECRET, WINK_BASE_URL or WINK_ENVIRONMENT, ...), and print "
+            "the profile as JSON. Exit 1 if Wink refuses the token, 2 on bad configuration, 3 if Wink "
+            "is unavailable."
+        ),
+    )
+    verify.add_argument("token", nargs="?", help="the access token (default: read from stdin)")
+    verify.set_defaults(command=_run_verify)
+    return parser
+
+
+def _add_listen_options(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=_port, default=port, help=f"port to listen on, 0 for any (default: {port})"
+    )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 366 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds >= 1")
+    return int(text)
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    from wink_middleware.testing._server import bind
+
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"port {port} on {host} is already in use: stop what runs there or pick another --port"
+            ) from None
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _start(app: ASGIApp, sock: socket.socket) -> ServerThread:
+    from wink_middleware.testing._server import ServerThread
+
+    try:
+        server = ServerThread(app, sock, access_log=True)
+        server.start()
+    except RuntimeError as exc:
+        sock.close()
+        raise CliError(str(exc)) from None
+    return server
+
+
+def _configure_logging() -> None:
+    # Requests and the middleware's decisions (tokens only as fingerprints); not uvicorn's chatter.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def _wait(server: ServerThread) -> None:
+    """Block until the server stops or Ctrl-C (``KeyboardInterrupt``) arrives."""
+    while server.running:
+        server.wait(0.5)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM stop a server as cleanly as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_until_interrupted(server: ServerThread) -> int:
+    try:
+        with _sigterm_as_interrupt():
+            _wait(server)
+    except KeyboardInterrupt:
+        print("stopping...", file=sys.stderr, flush=True)
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from wink_middleware.testing._emulator import VERIFY_PATH, WinkEmulator
+
+    client_id: str = args.client_id
+    secret_given = args.client_secret is not None or bool(os.environ.get("WINK_CLIENT_SECRET"))
+    secret: str = (
+        args.client_secret or os.environ.get("WINK_CLIENT_SECRET") or DEFAULT_CLIENT_SECRET
+    )
+    if not client_id.strip() or any(c.isspace() for c in client_id):
+        raise CliError("--client-id must be a non-empty name without spaces", EXIT_USAGE)
+    if not secret.strip():
+        raise CliError("--client-secret must not be empty", EXIT_USAGE)
+
+    emulator = WinkEmulator(client_id=client_id, client_secret=secret)
+    sock = _listen(args.host, args.port)
+    _configure_logging()
+    server = _start(emulator, sock)
+    token = emulator.issue_token(ttl=args.ttl)
+    url = server.url
+    shown_secret = "<the secret you set>" if secret_given else DEFAULT_CLIENT_SECRET
+    prefix = json.dumps({"ClientId": client_id, "AccessToken": token}, separators=(",", ":"))
+    curl_body = (
+        shlex.quote(prefix[:-1] + ',"ClientSecret":"') + '"$WINK_CLIENT_SECRET"' + shlex.quote('"}')
+    )
+    print(
+        f"Wink emulator listening on {url} (client id: {client_id})\n"
+        f"\n"
+        f"Point the middleware, an example app or `{PROG} verify` at it:\n"
+        f"  export WINK_BASE_URL={url} WINK_CLIENT_ID={shlex.quote(client_id)} "
+        f"WINK_CLIENT_SECRET={shown_secret}\n"
+        f"\n"
+        f"A token for the sample user, valid {args.ttl} s:\n"
+        f"  {token}\n"
+        f"\n"
+        f"Try it:\n"
+        f"  curl -s {url}{VERIFY_PATH} -H 'Content-Type: application/json' -d {curl_body}\n"
+        f"\n"
+        f"Press Ctrl-C to stop.",
+        flush=True,
+    )
+    return _serve_until_interrupted(server)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from wink_middleware.testing._demo import build_demo
+    from wink_middleware.testing._server import url_of
+
+    sock = _listen(args.host, args.port)
+    url = url_of(sock)
+    demo = build_demo(url)
+    _configure_logging()
+    server = _start(demo.app, sock)
+    print(
+        f"Wink middleware demo: open {url}/ in a browser\n"
+        f"  emulated Wink (Verify Client): {url}/wink\n"
+        f"  protected API:                 {url}/api/profile\n"
+        f"Press Ctrl-C to stop.",
+        flush=True,
+    )
+    return _serve_until_interrupted(server)
+
+
+# -- verify -------------------------------------------------------------------------------------
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    token: str | None = args.token
+    if token is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            print("paste the access token, then press Enter and Ctrl-D:", file=sys.stderr)
+        token = sys.stdin.read() if sys.stdin is not None else ""
+    token = token.strip()
+    if not token:
+        raise CliError("no token given: pass it as an argument or on stdin", EXIT_USAGE)
+    try:
+        config = WinkConfig.from_env()
+    except WinkConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    try:
+        with WinkVerifier(config) as verifier:
+            profile = verifier.verify(token)
+    except TokenRejected as exc:
+        raise CliError(f"token rejected: {exc.description}") from None
+    except InvalidRequest as exc:
+        raise CliError(f"not a usable token: {exc.description}") from None
+    except WinkUnavailable as exc:
+        raise CliError(
+            f"Wink at {config.base_url} is unavailable: {exc.description}", EXIT_UNAVAILABLE
+        ) from None
+    except AuthenticationFailed as exc:  # WinkBadResponse
+        raise CliError(
+            f"Wink at {config.base_url} answered badly: {exc.description}", EXIT_UNAVAILABLE
+        ) from None
+    print(json.dumps(profile.to_wink(), indent=2))
+    return EXIT_OK

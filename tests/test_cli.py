@@ -1,0 +1,409 @@
+"""The wink-middleware console script: emulator, demo and verify; one-line failures, clean stops."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from wink_middleware import WinkVerifier, _cli
+from wink_middleware._cli import main
+from wink_middleware.testing import VERIFY_PATH, WinkEmulator
+from wink_middleware.testing._server import ServerThread
+
+SECRET = "cli-secret-never-printed"
+CLIENT = "cli-client"
+WINK_VARIABLES = [name for name in os.environ if name.startswith("WINK_")]
+SCRIPT = Path(sys.executable).with_name("wink-middleware")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in WINK_VARIABLES:
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def wink(monkeypatch: pytest.MonkeyPatch) -> Iterator[WinkEmulator]:
+    """A real emulator server, and the environment pointing `verify` at it."""
+    emulator = WinkEmulator(client_id=CLIENT, client_secret=SECRET)
+    with emulator.serve() as base_url:
+        monkeypatch.setenv("WINK_BASE_URL", base_url)
+        monkeypatch.setenv("WINK_CLIENT_ID", CLIENT)
+        monkeypatch.setenv("WINK_CLIENT_SECRET", SECRET)
+        monkeypatch.setenv("WINK_RETRIES", "0")
+        yield emulator
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+
+def test_help_lists_the_three_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("emulator", "demo", "verify"):
+        assert command in out
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from wink_middleware import __version__
+
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        ([], "required"),
+        (["serve"], "invalid choice"),
+        (["emulator", "--port", "99999"], "not a port number"),
+        (["demo", "--port", "http"], "not a port number"),
+        (["emulator", "--ttl", "0"], "seconds"),
+        (["emulator", "--client-id", "has space"], "client-id"),
+        (["emulator", "--client-secret", " "], "client-secret"),
+        (["verify", "a", "b"], "unrecognized"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], mentions: str
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    line = one_line(captured.err)
+    assert line.startswith("wink-middleware: error:")
+    assert mentions in line
+    assert captured.out == ""
+
+
+# -- verify --------------------------------------------------------------------------------------
+
+
+def test_verify_without_configuration_names_the_variables_to_set(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["verify", "some.token.here"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "WINK_CLIENT_ID" in line
+    assert "WINK_CLIENT_SECRET" in line
+
+
+def test_verify_prints_the_profile_as_json(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = wink.issue_token(first_name="Grace", wink_token="user-7")
+    assert main(["verify", token]) == 0
+    captured = capsys.readouterr()
+    profile = json.loads(captured.out)
+    assert profile["firstName"] == "Grace"
+    assert profile["winkToken"] == "user-7"
+    assert profile["expiryTime"].endswith("Z")
+    assert SECRET not in captured.out + captured.err
+
+
+def test_verify_reads_the_token_from_stdin(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(wink.issue_token() + "\n"))
+    assert main(["verify"]) == 0
+    assert json.loads(capsys.readouterr().out)["lastName"] == "Lovelace"
+
+
+def test_verify_with_empty_stdin_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["verify"]) == 2
+    assert "no token" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("make_token", "code", "reason"),
+    [
+        (lambda e: e.issue_token(ttl=-5), 1, "token rejected: the access token has expired"),
+        (lambda e: "unknown.to.wink", 1, "token rejected"),
+        (lambda e: "not a token", 1, "not a usable token"),
+    ],
+)
+def test_verify_refused_token_exits_1_with_the_reason(
+    wink: WinkEmulator,
+    capsys: pytest.CaptureFixture[str],
+    make_token: Callable[[WinkEmulator], str],
+    code: int,
+    reason: str,
+) -> None:
+    assert main(["verify", make_token(wink)]) == code
+    captured = capsys.readouterr()
+    assert reason in one_line(captured.err)
+    assert captured.out == ""
+
+
+def test_verify_when_wink_answers_nonsense_exits_3(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wink.malformed_next(body=b"<html>maintenance</html>", content_type="text/html")
+    assert main(["verify", wink.issue_token()]) == 3
+    assert "answered badly" in one_line(capsys.readouterr().err)
+
+
+def test_verify_when_wink_is_down_exits_3(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wink.fail_next(status=503)
+    assert main(["verify", wink.issue_token()]) == 3
+    assert "unavailable" in one_line(capsys.readouterr().err)
+
+
+def test_verify_against_an_unreachable_host_is_one_line_exit_3(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("WINK_BASE_URL", base_url)
+    monkeypatch.setenv("WINK_CLIENT_ID", CLIENT)
+    monkeypatch.setenv("WINK_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("WINK_RETRIES", "0")
+    assert main(["verify", "a.b.c"]) == 3
+    line = one_line(capsys.readouterr().err)
+    assert base_url in line
+    assert "could not be reached" in line
+    assert SECRET not in line
+
+
+def test_ctrl_c_during_verify_exits_130_without_traceback(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(self: Any, token: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(WinkVerifier, "verify", interrupted)
+    assert main(["verify", "a.b.c"]) == 130
+    assert "interrupted" in one_line(capsys.readouterr().err)
+
+
+# -- emulator and demo, in-process -----------------------------------------------------------
+
+
+def stop_after(check: Callable[[ServerThread], None]) -> Callable[[ServerThread], None]:
+    """A stand-in for the CLI's wait: run ``check`` against the live server, then 'press Ctrl-C'."""
+
+    def wait(server: ServerThread) -> None:
+        check(server)
+        raise KeyboardInterrupt
+
+    return wait
+
+
+def test_emulator_command_serves_and_prints_a_ready_token_and_curl_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def check(server: ServerThread) -> None:
+        out = capsys.readouterr().out
+        token = re.search(r"^  (ey\S+)$", out, re.MULTILINE)
+        assert token is not None, out
+        body = {"ClientId": CLIENT, "AccessToken": token.group(1), "ClientSecret": SECRET}
+        seen["answer"] = httpx.post(f"{server.url}{VERIFY_PATH}", json=body, timeout=5)
+        seen["out"] = out
+
+    monkeypatch.setattr(_cli, "_wait", stop_after(check))
+    code = main(["emulator", "--port", "0", "--client-id", CLIENT, "--client-secret", SECRET])
+    assert code == 0
+    assert seen["answer"].status_code == 200
+    out: str = seen["out"]
+    assert "curl -s http://127.0.0.1:" in out
+    assert f"WINK_CLIENT_ID={CLIENT}" in out
+    assert SECRET not in out + capsys.readouterr().err
+
+
+def test_emulator_command_reads_credentials_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WINK_CLIENT_ID", "env-client")
+    monkeypatch.setenv("WINK_CLIENT_SECRET", SECRET)
+    monkeypatch.setattr(_cli, "_wait", stop_after(lambda server: None))
+    assert main(["emulator", "--port", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "client id: env-client" in out
+    assert SECRET not in out
+
+
+def test_demo_command_serves_the_page_and_the_protected_api(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, int] = {}
+
+    def check(server: ServerThread) -> None:
+        assert f"open {server.url}/ in a browser" in capsys.readouterr().out
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            seen["page"] = client.get("/").status_code
+            token = client.post("/wink/demo/sign-in", json={"ttl": 60}).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            seen["with token"] = client.get("/api/profile", headers=auth).status_code
+            seen["without"] = client.get("/api/profile").status_code
+
+    monkeypatch.setattr(_cli, "_wait", stop_after(check))
+    assert main(["demo", "--port", "0"]) == 0
+    assert seen == {"page": 200, "with token": 200, "without": 401}
+
+
+@pytest.mark.parametrize("command", ["emulator", "demo"])
+def test_a_port_in_use_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([command, "--port", str(port)]) == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+
+
+def test_an_address_that_cannot_be_bound_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["emulator", "--host", "256.0.0.1", "--port", "0"]) == 1
+    assert "cannot listen on 256.0.0.1:0" in one_line(capsys.readouterr().err)
+
+
+def test_a_server_that_fails_to_start_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: ServerThread) -> None:
+        raise RuntimeError("the server did not start (boom)")
+
+    monkeypatch.setattr(ServerThread, "start", broken)
+    assert main(["demo", "--port", "0"]) == 1
+    assert "did not start" in one_line(capsys.readouterr().err)
+
+
+def test_wait_returns_when_the_server_stops() -> None:
+    server = ServerThread(WinkEmulator(client_id="a", client_secret="b"), _bind())
+    server.start()
+    threading.Timer(0.05, server.stop).start()
+    _cli._wait(server)
+    assert not server.running
+
+
+def _bind() -> socket.socket:
+    from wink_middleware.testing._server import bind
+
+    return bind("127.0.0.1", 0)
+
+
+def test_sigterm_is_left_alone_outside_the_main_thread() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        with _cli._sigterm_as_interrupt():
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert seen == [before]
+
+
+# -- as real processes ---------------------------------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("WINK_")}
+
+
+def start(argv: list[str]) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=child_env(),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc, lines
+
+
+def wait_for(lines: queue.Queue[str], pattern: str) -> re.Match[str]:
+    while True:
+        found = re.search(pattern, lines.get(timeout=20))
+        if found:
+            return found
+
+
+def stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str]:
+    proc.send_signal(signum)
+    try:
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    return proc.returncode, err
+
+
+def test_python_m_emulator_serves_and_stops_cleanly_on_ctrl_c() -> None:
+    proc, lines = start([sys.executable, "-m", "wink_middleware", "emulator", "--port", "0"])
+    url = wait_for(lines, r"listening on (http://\S+)").group(1)
+    token = wait_for(lines, r"^  (ey\S+)$").group(1)
+    body = {"ClientId": "demo-client", "AccessToken": token, "ClientSecret": "demo-secret"}
+    assert httpx.post(f"{url}{VERIFY_PATH}", json=body, timeout=5).status_code == 200
+    code, err = stop(proc, signal.SIGINT)
+    assert code in (0, 130)
+    assert "Traceback" not in err
+
+
+def test_console_script_demo_stops_cleanly_on_sigterm() -> None:
+    proc, lines = start([str(SCRIPT), "demo", "--port", "0"])
+    url = wait_for(lines, r"open (http://\S+)/ in a browser").group(1)
+    assert httpx.get(f"{url}/", timeout=5).status_code == 200
+    code, err = stop(proc, signal.SIGTERM)
+    assert code == 0
+    assert "Traceback" not in err
+
+
+def test_console_script_reports_bad_arguments_on_one_line() -> None:
+    result = subprocess.run(
+        [str(SCRIPT), "demo", "--port", "eighty"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=child_env(),
+    )
+    assert result.returncode == 2
+    assert "not a port number" in one_line(result.stderr)
