@@ -1,0 +1,35 @@
+"""Flask: the middleware wraps ``app.wsgi_app``; views read the profile with ``get_profile(request)``.
+
+Run it against the local Wink emulator (no Wink account needed), from the repository root:
+
+    wink-middleware emulator                  # terminal 1: prints a token for the sample user
+    export WINK_BASE_URL=http://127.0.0.1:8765 WINK_CLIENT_ID=demo-client WINK_CLIENT_SECRET=demo-secret
+    flask --app examples.flask_app run --port 8000            # terminal 2
+    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/me
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+
+from wink_middleware import WinkWSGIMiddleware, get_profile
+
+app = Flask(__name__)
+
+
+@app.get("/health")
+def health() -> dict[str, Any]:
+    return {"ok": True}
+
+
+@app.get("/me")
+def me() -> dict[str, Any]:
+    profile = get_profile(request)
+    assert profile is not None  # the middleware only lets verified requests reach here
+    return {"user_id": profile.user_id, "name": profile.display_name}
+
+
+# Options over WINK_* environment variables (WinkConfig.from_env()).
+app.wsgi_app = WinkWSGIMiddleware(app.wsgi_app, public_paths=["/health"])  # type: ignore[method-assign]
