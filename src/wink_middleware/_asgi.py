@@ -19,6 +19,7 @@ __all__ = ["WinkMiddleware"]
 
 _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
+_AUTHENTICATED = ("authenticated",)
 
 
 class WinkMiddleware:
@@ -49,6 +50,8 @@ class WinkMiddleware:
         self._verify = self.verifier.verify_checked
         self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
         self._tokens = TokenExtractor(self.config)
+        self._from_header = self._tokens.from_header
+        self._all_protected = self._policy.all_protected
         self._read_cookies = self.config.cookie_name is not None
         self._read_query = self.config.query_param is not None
         self._preflight_passes = not self.config.protect_preflight
@@ -61,21 +64,25 @@ class WinkMiddleware:
             await self.app(scope, receive, send)
             return
 
-        path = scope["path"]
-        root_path = scope.get("root_path")
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :] or "/"
-        access = self._policy.access(path)
-        if access is _PUBLIC:
-            await self.app(scope, receive, send)
-            return
+        if self._all_protected:
+            access = _PROTECTED
+        else:
+            path = scope["path"]
+            root_path = scope.get("root_path")
+            if root_path and path.startswith(root_path):
+                path = path[len(root_path) :] or "/"
+            access = self._policy.access(path)
+            if access is _PUBLIC:
+                await self.app(scope, receive, send)
+                return
 
         authorization: list[str] = []
         cookies: list[str] = []
+        read_cookies = self._read_cookies
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization.append(value.decode("latin-1"))
-            elif name == b"cookie" and self._read_cookies:
+            elif read_cookies and name == b"cookie":
                 cookies.append(value.decode("latin-1"))
         if (
             self._preflight_passes
@@ -87,8 +94,11 @@ class WinkMiddleware:
             return
 
         try:
-            query = scope.get("query_string", b"").decode("latin-1") if self._read_query else ""
-            token = self._tokens.extract(authorization, cookies, query)
+            if len(authorization) == 1:
+                token = self._from_header(authorization[0])
+            else:
+                query = scope.get("query_string", b"").decode("latin-1") if self._read_query else ""
+                token = self._tokens.extract(authorization, cookies, query)
             profile = await self._verify(token)
         except MissingToken as exc:
             if access is _PROTECTED:
@@ -101,9 +111,8 @@ class WinkMiddleware:
         except AuthenticationFailed as exc:
             await self._deny(scope, receive, send, exc)
             return
-        scope["wink"] = profile
-        scope["user"] = profile
-        scope["auth"] = AuthCredentials(["authenticated"])
+        scope["wink"] = scope["user"] = profile
+        scope["auth"] = AuthCredentials(_AUTHENTICATED)
         await self.app(scope, receive, send)
 
     async def _deny(

@@ -16,6 +16,12 @@ class Access(IntEnum):
     PUBLIC = 2  # no authentication at all
 
 
+# Module constants: reading an enum member through its class costs ~70 ns on Python 3.11.
+_PROTECTED = Access.PROTECTED
+_OPTIONAL = Access.OPTIONAL
+_PUBLIC = Access.PUBLIC
+
+
 class _Patterns:
     __slots__ = ("exact", "prefixes")
 
@@ -38,7 +44,8 @@ class PathPolicy:
     def __init__(self, public: Iterable[str], optional: Iterable[str]) -> None:
         self._public = _Patterns(public)
         self._optional = _Patterns(optional)
-        self._all_protected = not (
+        #: No public or optional pattern: every path is protected (adapters skip path matching).
+        self.all_protected = not (
             self._public.exact
             or self._public.prefixes
             or self._optional.exact
@@ -47,10 +54,10 @@ class PathPolicy:
 
     def access(self, path: str) -> Access:
         """The access rule for ``path``."""
-        if self._all_protected:
-            return Access.PROTECTED
+        if self.all_protected:
+            return _PROTECTED
         if self._public.match(path):
-            return Access.PUBLIC
+            return _PUBLIC
         if self._optional.match(path):
-            return Access.OPTIONAL
-        return Access.PROTECTED
+            return _OPTIONAL
+        return _PROTECTED
