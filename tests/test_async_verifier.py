@@ -331,6 +331,24 @@ async def test_verify_refuses_ill_formed_tokens_locally(token: str) -> None:
     assert stub.calls == 0
 
 
+@pytest.mark.parametrize(
+    "token", ["a b", "tok\n", "é", "=abc", "abc=def", make_token(azp="x") + "!"]
+)
+async def test_verify_checked_refuses_a_malformed_token_on_a_miss_before_anything_else(
+    token: str,
+) -> None:
+    # The middleware leaves the syntax check to the miss: a hit proves it, since only checked
+    # tokens are cached. So a malformed token must never be pre-checked, cached or sent to Wink.
+    stub = WinkStub()
+    wink = verifier(stub)
+    for _ in range(2):
+        with pytest.raises(InvalidRequest, match="malformed"):
+            await wink.verify_checked(token)
+    assert stub.calls == 0
+    assert len(wink.cache) == 0
+    assert wink.stats.local_rejections == wink.stats.negative_hits == wink.stats.misses == 0
+
+
 # -- cache --------------------------------------------------------------------------------------
 
 

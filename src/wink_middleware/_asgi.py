@@ -50,7 +50,7 @@ class WinkMiddleware:
         self._verify = self.verifier.verify_checked
         self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
         self._tokens = TokenExtractor(self.config)
-        self._from_header = self._tokens.from_header
+        self._bearer = self._tokens.bearer
         self._all_protected = self._policy.all_protected
         self._read_cookies = self.config.cookie_name is not None
         self._read_query = self.config.query_param is not None
@@ -95,7 +95,7 @@ class WinkMiddleware:
 
         try:
             if len(authorization) == 1:
-                token = self._from_header(authorization[0])
+                token = self._bearer(authorization[0])
             else:
                 query = scope.get("query_string", b"").decode("latin-1") if self._read_query else ""
                 token = self._tokens.extract(authorization, cookies, query)

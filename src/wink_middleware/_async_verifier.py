@@ -64,7 +64,11 @@ class AsyncWinkVerifier:
         return await self.verify_checked(self._core.check_token(token))
 
     async def verify_checked(self, token: str) -> WinkProfile:
-        """:meth:`verify` for a token already known to be a well-formed b64token (the middleware's)."""
+        """:meth:`verify` for a token whose length the caller checked (the middleware's).
+
+        Its b64token syntax is checked on a cache miss (:class:`InvalidRequest`), before Wink is
+        asked or anything is cached: a cached token was checked when it was cached.
+        """
         found = self._core.lookup(token)
         if type(found) is not Miss:
             return found  # type: ignore[return-value]

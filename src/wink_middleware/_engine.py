@@ -223,7 +223,11 @@ class VerifierCore:
     # -- the hot path ------------------------------------------------------------------------
 
     def lookup(self, token: str) -> WinkProfile | Miss:
-        """A cached profile, a cached rejection (raised), a local rejection (raised), or a :class:`Miss`."""
+        """A cached profile, a cached rejection (raised), a local rejection (raised), or a :class:`Miss`.
+
+        ``token`` must be non-empty and within ``max_token_length``; its b64token syntax is
+        checked here on a miss (:class:`InvalidRequest`), before anything is remembered about it.
+        """
         key = hashlib.sha256(token.encode()).hexdigest()
         entry = self.cache.get(key)
         if entry is not None:
@@ -233,6 +237,10 @@ class VerifierCore:
             if self.clock.monotonic() < entry.fresh_until:  # type: ignore[union-attr]
                 self.stats.hits += 1
                 return entry.profile  # type: ignore[union-attr]
+        # Only well-formed tokens are ever cached, so a hit proves the syntax: the adapters leave
+        # this check to the miss (TokenExtractor.bearer) rather than run it on every request.
+        if not is_b64token(token):
+            raise InvalidRequest("the bearer token is malformed")
         claims = unverified_claims(token)
         if self.config.precheck:
             rejection = precheck(

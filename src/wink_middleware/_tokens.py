@@ -49,10 +49,22 @@ class TokenExtractor:
 
     def from_header(self, value: str) -> str:
         """The bearer credential of one Authorization header value."""
+        return self.check(self.bearer(value), "bearer token")
+
+    def bearer(self, value: str) -> str:
+        """:meth:`from_header` less the b64token syntax check, for a caller that verifies next.
+
+        The verifier checks the syntax on a cache miss, with the same message; a cache hit proves
+        it, since only checked tokens are ever cached. That saves a regex over the whole token
+        (1.5 µs for 1 KB) on every cached request.
+        """
         scheme, _, credential = value.strip(" \t").partition(" ")
-        if scheme.lower() != "bearer":
+        if scheme != "Bearer" and scheme.lower() != "bearer":
             raise _MISSING
-        return self.check(credential.strip(" "), "bearer token")
+        credential = credential.strip(" ")
+        if not credential or len(credential) > self.max_length:
+            self.check(credential, "bearer token")  # raises, with check()'s message
+        return credential
 
     def check(self, credential: str, what: str) -> str:
         """Check a credential's length and b64token syntax."""
