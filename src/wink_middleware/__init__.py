@@ -21,7 +21,9 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._get_profile import get_profile
 from wink_middleware._profile import WinkProfile
+from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._version import __version__
+from wink_middleware._wsgi import WinkWSGIMiddleware
 
 __all__ = [
     "AsyncWinkVerifier",
@@ -37,6 +39,8 @@ __all__ = [
     "WinkMiddleware",
     "WinkProfile",
     "WinkUnavailable",
+    "WinkVerifier",
+    "WinkWSGIMiddleware",
     "__version__",
     "get_profile",
 ]

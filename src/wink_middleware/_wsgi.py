@@ -1,0 +1,160 @@
+"""WinkWSGIMiddleware: WSGI middleware (PEP 3333) that verifies Wink bearer tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from wink_middleware._config import WinkConfig, resolve_config
+from wink_middleware._exceptions import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MissingToken,
+    WinkConfigError,
+)
+from wink_middleware._get_profile import WSGI_KEY
+from wink_middleware._policy import Access, PathPolicy
+from wink_middleware._responses import render
+from wink_middleware._sync_verifier import WinkVerifier
+from wink_middleware._tokens import TokenExtractor
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["WinkWSGIMiddleware"]
+
+_PROTECTED = Access.PROTECTED
+_PUBLIC = Access.PUBLIC
+
+
+class WinkWSGIMiddleware:
+    """Protects a WSGI app (Flask, Django, any PEP 3333 app) with Wink Login.
+
+    ``WinkWSGIMiddleware(app, config=WinkConfig(...))``, or the config's fields as keyword options
+    (read over ``WinkConfig.from_env()``), or ``verifier=WinkVerifier(...)`` to share or inject one.
+    On success the environ gets ``"wink.profile"`` (the :class:`WinkProfile`) and, with
+    ``remote_user``, ``"REMOTE_USER"`` (its winkToken); on an optional path without a token,
+    ``"wink.profile"`` is ``None``. On failure the app is not called and the client gets the
+    RFC 6750 answer. The request body is never read. Safe under threaded servers.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        config: WinkConfig | None = None,
+        verifier: WinkVerifier | None = None,
+        **options: Any,
+    ) -> None:
+        if verifier is not None:
+            if config is not None or options:
+                raise WinkConfigError("pass verifier= alone: its config is the middleware's")
+            if not isinstance(verifier, WinkVerifier):
+                raise WinkConfigError("verifier must be a WinkVerifier")
+            config = verifier.config
+        self.app = app
+        self.config = resolve_config(config, options)
+        self.verifier = verifier if verifier is not None else WinkVerifier(self.config)
+        self._verify = self.verifier.verify_checked
+        self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
+        self._tokens = TokenExtractor(self.config)
+        self._read_cookies = self.config.cookie_name is not None
+        self._read_query = self.config.query_param is not None
+        self._preflight_passes = not self.config.protect_preflight
+        self._remote_user = self.config.remote_user
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if type(path) is not str:
+            path = "/"
+        elif not path.isascii():
+            path = _decode_path(path)
+        access = self._policy.access(path)
+        if access is _PUBLIC:
+            return self.app(environ, start_response)
+        if (
+            self._preflight_passes
+            and environ.get("REQUEST_METHOD") == "OPTIONS"
+            and "HTTP_ORIGIN" in environ
+            and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+        ):
+            return self.app(environ, start_response)
+
+        try:
+            authorization = environ.get("HTTP_AUTHORIZATION")
+            if authorization is not None:
+                token = self._tokens.from_header(_one_credential(authorization))
+            else:
+                token = self._tokens.extract(
+                    [],
+                    [_text(environ.get("HTTP_COOKIE"))] if self._read_cookies else [],
+                    _text(environ.get("QUERY_STRING")) if self._read_query else "",
+                )
+            profile = self._verify(token)
+        except MissingToken as exc:
+            if access is _PROTECTED:
+                return self._deny(environ, start_response, exc)
+            environ[WSGI_KEY] = None
+            return self.app(environ, start_response)
+        except AuthenticationFailed as exc:
+            return self._deny(environ, start_response, exc)
+        environ[WSGI_KEY] = profile
+        if self._remote_user:
+            environ["REMOTE_USER"] = profile.wink_token
+        return self.app(environ, start_response)
+
+    def _deny(
+        self, environ: WSGIEnvironment, start_response: StartResponse, exc: AuthenticationFailed
+    ) -> Iterable[bytes]:
+        on_error = self.config.on_error
+        if on_error is not None:
+            response = on_error(environ, exc)
+            if response is not None:
+                result: Iterable[bytes] = response(environ, start_response)
+                return result
+        rendered = render(exc, self.config.realm)
+        start_response(_status_line(rendered.status), list(rendered.headers))
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return []
+        return [rendered.body]
+
+    def close(self) -> None:
+        """Close the verifier's HTTP client (call it when the server shuts down)."""
+        self.verifier.close()
+
+
+def _one_credential(value: object) -> str:
+    """The Authorization header, refusing several of them merged into one value.
+
+    A WSGI server joins repeated headers with ``,``: a Bearer credential cannot hold a comma, so a
+    comma followed by another Bearer credential means several headers were sent.
+    """
+    if type(value) is not str:
+        raise InvalidRequest("the Authorization header is not readable")
+    if "," in value:
+        for part in value.split(",")[1:]:
+            scheme = part.strip().partition(" ")[0]
+            if scheme.lower() == "bearer":
+                raise InvalidRequest("more than one Authorization header was sent")
+    return value
+
+
+def _text(value: object) -> str:
+    return value if type(value) is str else ""
+
+
+def _decode_path(path: str) -> str:
+    # PEP 3333 carries the raw path bytes as latin-1; ASGI paths (and the configured patterns)
+    # are UTF-8 text, so decode the same way to match the same way.
+    try:
+        return path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return path
+
+
+_STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+
+
+def _status_line(status: int) -> str:
+    return _STATUS_LINES.get(status) or f"{status} Error"
