@@ -751,7 +751,7 @@ def test_config_and_options_are_exclusive() -> None:
     with pytest.raises(WinkConfigError):
         WinkWSGIMiddleware(Recorder(), verifier=sync_verifier(SyncWinkStub()), config=config())
     with pytest.raises(WinkConfigError, match="unknown"):
-        WinkWSGIMiddleware(Recorder(), client_id="a", client_secret="b", colour="blue")
+        WinkWSGIMiddleware(Recorder(), client_id="a", client_secret="b", colour="blue")  # type: ignore[call-arg]
 
 
 def test_verifier_must_be_the_sync_one() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
-from wink_middleware._config import WinkConfig, resolve_config
+from wink_middleware._config import WinkConfig, WinkOptions, resolve_config
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
@@ -45,7 +45,7 @@ class WinkWSGIMiddleware:
         *,
         config: WinkConfig | None = None,
         verifier: WinkVerifier | None = None,
-        **options: Any,
+        **options: Unpack[WinkOptions],
     ) -> None:
         if verifier is not None:
             if config is not None or options:
@@ -59,20 +59,25 @@ class WinkWSGIMiddleware:
         self._verify = self.verifier.verify_checked
         self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
         self._tokens = TokenExtractor(self.config)
+        self._bearer = self._tokens.bearer
+        self._all_protected = self._policy.all_protected
         self._read_cookies = self.config.cookie_name is not None
         self._read_query = self.config.query_param is not None
         self._preflight_passes = not self.config.protect_preflight
         self._remote_user = self.config.remote_user
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
-        if type(path) is not str:
-            path = "/"
-        elif not path.isascii():
-            path = _decode_path(path)
-        access = self._policy.access(path)
-        if access is _PUBLIC:
-            return self.app(environ, start_response)
+        if self._all_protected:
+            access = _PROTECTED
+        else:
+            path = environ.get("PATH_INFO") or "/"
+            if type(path) is not str:
+                path = "/"
+            elif not path.isascii():
+                path = _decode_path(path)
+            access = self._policy.access(path)
+            if access is _PUBLIC:
+                return self.app(environ, start_response)
         if (
             self._preflight_passes
             and environ.get("REQUEST_METHOD") == "OPTIONS"
@@ -84,7 +89,8 @@ class WinkWSGIMiddleware:
         try:
             authorization = environ.get("HTTP_AUTHORIZATION")
             if authorization is not None:
-                token = self._tokens.from_header(_one_credential(authorization))
+                # The b64token syntax is checked by the verifier on a cache miss (a hit proves it).
+                token = self._bearer(_one_credential(authorization))
             else:
                 token = self._tokens.extract(
                     [],
