@@ -89,8 +89,10 @@ class WinkWSGIMiddleware:
         try:
             authorization = environ.get("HTTP_AUTHORIZATION")
             if authorization is not None:
+                if type(authorization) is not str or "," in authorization:
+                    authorization = _one_credential(authorization)
                 # The b64token syntax is checked by the verifier on a cache miss (a hit proves it).
-                token = self._bearer(_one_credential(authorization))
+                token = self._bearer(authorization)
             else:
                 token = self._tokens.extract(
                     [],
