@@ -18,6 +18,8 @@ from wsgiref.validate import validator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import WWWAuthenticate
 
 from tests.helpers import CLIENT_SECRET, NOW, FakeClock, make_token, profile_json
@@ -674,6 +676,52 @@ def test_malformed_environ_values_never_raise(environ: dict[str, Any]) -> None:
     )
     answer = call_wsgi(middleware, **environ)
     assert answer.code in (400, 401)
+
+
+# Header values as a WSGI server hands them over: any bytes, decoded as latin-1 (PEP 3333).
+latin1 = st.binary(max_size=300).map(lambda b: b.decode("latin-1"))
+header_values = st.one_of(
+    latin1,
+    st.builds(
+        lambda scheme, sep, credential: scheme + sep + credential,
+        st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", "Token", "", "Bearer\t", "Bear"]),
+        st.sampled_from([" ", "  ", "\t", "", " \t "]),
+        st.one_of(latin1, st.just(TOKEN), st.just("A" * 5000), st.just("abc,def")),
+    ),
+)
+HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _scheme_is_bearer(value: str) -> bool:
+    return value.strip(" \t").partition(" ")[0].lower() == "bearer"
+
+
+@HYPOTHESIS
+@given(authorization=header_values, cookie=latin1, query=latin1)
+def test_any_authorization_cookie_and_query_get_200_400_or_401(
+    authorization: str, cookie: str, query: str
+) -> None:
+    built = Built(cookie_name="wink_at", query_param="access_token")
+    answer = built.direct(HTTP_AUTHORIZATION=authorization, HTTP_COOKIE=cookie, QUERY_STRING=query)
+    assert answer.code in (200, 400, 401)
+    if built.stub.calls:
+        assert authorization == f"Bearer {TOKEN}" or _scheme_is_bearer(authorization)
+
+
+@HYPOTHESIS
+@given(
+    values=st.lists(header_values, min_size=2, max_size=4),
+    separator=st.sampled_from([",", ", "]),
+)
+def test_repeated_authorization_headers_merged_by_the_server_are_refused(
+    values: list[str], separator: str
+) -> None:
+    built = Built()
+    answer = built.direct(HTTP_AUTHORIZATION=separator.join(values))
+    assert answer.code in (400, 401)
+    if any(_scheme_is_bearer(v) for v in values):
+        assert answer.code == 400
+    assert built.stub.calls == 0
 
 
 # -- secrets ------------------------------------------------------------------------------------

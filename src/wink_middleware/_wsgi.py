@@ -135,16 +135,16 @@ class WinkWSGIMiddleware:
 def _one_credential(value: object) -> str:
     """The Authorization header, refusing several of them merged into one value.
 
-    A WSGI server joins repeated headers with ``,``: a Bearer credential cannot hold a comma, so a
-    comma followed by another Bearer credential means several headers were sent.
+    A WSGI server joins repeated headers into one value with ``,`` and a bearer token cannot hold a
+    comma, so a comma next to a ``Bearer`` credential is an invalid request. (Two merged headers of
+    other schemes, or one Digest header, read as another scheme: a missing token.)
     """
     if type(value) is not str:
         raise InvalidRequest("the Authorization header is not readable")
     if "," in value:
-        for part in value.split(",")[1:]:
-            scheme = part.strip().partition(" ")[0]
-            if scheme.lower() == "bearer":
-                raise InvalidRequest("more than one Authorization header was sent")
+        for part in value.split(","):
+            if part.strip(" \t").partition(" ")[0].lower() == "bearer":
+                raise InvalidRequest("the Authorization header holds more than one value")
     return value
 
 
