@@ -123,6 +123,25 @@ def test_close_leaves_an_injected_client_open() -> None:
     client.close()
 
 
+def test_close_is_idempotent_and_fine_before_any_call() -> None:
+    wink = WinkVerifier(config())
+    wink.close()
+    wink.close()
+    assert wink._client is None
+
+
+def test_a_client_closed_under_a_call_means_unavailable_not_a_crash() -> None:
+    client = SyncWinkStub().client()
+    client.close()
+    with pytest.raises(WinkUnavailable):
+        WinkVerifier(config(), client=client).verify(TOKEN)
+
+
+def test_a_bug_in_the_transport_is_not_disguised_as_an_outage() -> None:
+    with pytest.raises(RuntimeError, match="bug"):
+        sync_verifier(SyncWinkStub(RuntimeError("bug"))).verify(TOKEN)
+
+
 def test_context_manager_closes_the_client_it_made() -> None:
     with respx.mock() as mock:
         mock.post(VERIFY_URL).mock(return_value=httpx.Response(200, json=profile_json()))

@@ -249,6 +249,13 @@ def test_ill_formed_or_repeated_bearer_is_a_400_invalid_request(authorization: s
     assert built.recorder.environs == []
 
 
+def test_another_scheme_with_commas_is_a_missing_token() -> None:
+    built = Built()
+    answer = built.direct(HTTP_AUTHORIZATION='Digest username="ada", realm="x", nonce="abc"')
+    assert answer.code == 401
+    assert answer.json()["error"] == "missing_token"
+
+
 def test_an_unreadable_authorization_value_is_a_400_not_a_crash() -> None:
     # Outside the validator: it would refuse this environ itself, as a server bug.
     answer = call_wsgi(Built().middleware, HTTP_AUTHORIZATION=b"Bearer abc")
@@ -670,12 +677,13 @@ def test_a_wink_that_trickles_forever_becomes_a_503() -> None:
     ],
 )
 def test_malformed_environ_values_never_raise(environ: dict[str, Any]) -> None:
-    middleware = WinkWSGIMiddleware(
-        Recorder(),
-        verifier=sync_verifier(SyncWinkStub()),
-    )
-    answer = call_wsgi(middleware, **environ)
-    assert answer.code in (400, 401)
+    variants: list[dict[str, Any]] = [{}, {"public_paths": ("/health",), "cookie_name": "wink_at"}]
+    for options in variants:
+        middleware = WinkWSGIMiddleware(
+            Recorder(), verifier=sync_verifier(SyncWinkStub(), **options)
+        )
+        answer = call_wsgi(middleware, **environ)
+        assert answer.code in (400, 401)
 
 
 # Header values as a WSGI server hands them over: any bytes, decoded as latin-1 (PEP 3333).
