@@ -207,6 +207,7 @@ async def test_no_httpx_or_json_exception_escapes() -> None:
         httpx.UnsupportedProtocol("u"),
         httpx.ProxyError("p"),
         httpx.LocalProtocolError("l"),
+        httpx.StreamConsumed(),
         httpx.Response(200, content=b"{bad json"),
         httpx.Response(200, content=b"NaN"),
         httpx.Response(200, content=b'"\\ud800"'),

@@ -108,7 +108,7 @@ class AsyncWinkVerifier:
             try:
                 async with asyncio.timeout(plan.attempt_timeout()):
                     status, headers, content = await async_post(client, core.url, body)
-            except (httpx.HTTPError, OSError, TimeoutError) as exc:
+            except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
                 error = translate(exc)
                 core.io_failed(miss, error)
                 if not isinstance(error, WinkUnavailable):
