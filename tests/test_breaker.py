@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import FakeClock, make_token, profile_json
 from tests.wink_stub import WinkStub, verifier
-from wink_middleware import TokenRejected, WinkUnavailable
+from wink_middleware import TokenRejected, WinkBadResponse, WinkUnavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -118,3 +118,35 @@ async def test_stale_profile_is_served_while_the_breaker_is_open() -> None:
     assert (await wink.verify(cached)).wink_tag == ";ada"
     assert stub.calls == 2
     assert wink.stats.stale_served == 1
+
+
+async def test_a_probe_answered_with_nonsense_closes_the_breaker() -> None:
+    clock = FakeClock()
+    stub = WinkStub(
+        httpx.Response(503),
+        httpx.Response(200, text="<html>"),
+        httpx.Response(200, json=profile_json()),
+    )
+    wink = verifier(stub, clock, breaker_threshold=1, breaker_cooldown=10)
+    await fail_times(wink, 1)
+    clock.advance(10)
+    with pytest.raises(WinkBadResponse):
+        await wink.verify(make_token(sub="probe"))
+    assert wink.breaker_state == "closed", "Wink answered: it is up, if confused"
+    assert (await wink.verify(make_token(sub="next"))).wink_tag == ";ada"
+    assert stub.calls == 3
+
+
+async def test_a_lost_probe_costs_one_cool_down_not_an_open_breaker_for_good() -> None:
+    clock = FakeClock()
+    stub = WinkStub(httpx.Response(503), httpx.Response(200, json=profile_json()))
+    wink = verifier(stub, clock, breaker_threshold=1, breaker_cooldown=10)
+    await fail_times(wink, 1)
+    clock.advance(10)
+    wink._core.breaker.check()  # a probe is let through, and its call never reports back
+    with pytest.raises(WinkUnavailable, match="circuit breaker") as info:
+        await wink.verify(make_token(sub="meanwhile"))
+    assert info.value.retry_after == 1, "a probe is in flight: try again soon"
+    clock.advance(10)
+    assert (await wink.verify(make_token(sub="next probe"))).wink_tag == ";ada"
+    assert wink.breaker_state == "closed"

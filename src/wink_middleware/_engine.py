@@ -106,8 +106,9 @@ class Miss:
 class CircuitBreaker:
     """Stops calling Wink after ``threshold`` consecutive transient failures, for ``cooldown`` seconds.
 
-    When the cool-down ends, one probe call is let through: success closes the breaker, failure
-    opens it again. Thread-safe.
+    When the cool-down ends, one probe call is let through: an answer closes the breaker, a transient
+    failure opens it again. A probe whose outcome never comes back (its call was lost) is replaced by
+    another after one more cool-down. Thread-safe.
     """
 
     def __init__(self, threshold: int, cooldown: float, stats: VerifierStats, clock: Clock) -> None:
@@ -136,19 +137,21 @@ class CircuitBreaker:
         with self._lock:
             if self._open_until is None:
                 return
-            remaining = self._open_until - self._clock.monotonic()
-            if remaining <= 0 and not self._probing:
+            now = self._clock.monotonic()
+            remaining = self._open_until - now
+            if remaining <= 0:
+                # Re-armed, so that a probe which never reports back costs one cool-down, not
+                # an open breaker for good.
+                self._open_until = now + self._cooldown
                 self._probing = True
                 logger.info("circuit breaker half-open: probing Wink")
                 return
             self._stats.breaker_short_circuits += 1
-        raise WinkUnavailable(
-            "Wink is unavailable (circuit breaker open)",
-            retry_after=max(1, math.ceil(remaining)),
-        )
+            retry_after = 1 if self._probing else max(1, math.ceil(remaining))
+        raise WinkUnavailable("Wink is unavailable (circuit breaker open)", retry_after=retry_after)
 
     def success(self) -> None:
-        """Wink answered (yes or no): close the breaker."""
+        """Wink answered (yes, no or nonsense): close the breaker."""
         if self._failures or self._open_until is not None:
             with self._lock:
                 if self._open_until is not None:
@@ -294,6 +297,8 @@ class VerifierCore:
             raise
         except WinkBadResponse as exc:
             self.stats.wink_failures["bad_response"] += 1
+            # Not an outage: Wink is up. It also settles a half-open breaker's probe.
+            self.breaker.success()
             logger.error("bad answer from Wink for token %s: %s", miss.fp, exc.description)
             raise
         self.breaker.success()
@@ -306,6 +311,7 @@ class VerifierCore:
             logger.warning("Wink call for token %s failed: %s", miss.fp, error.description)
         else:
             self.stats.wink_failures["bad_response"] += 1
+            self.breaker.success()
             logger.error("bad answer from Wink for token %s: %s", miss.fp, error.description)
 
     def _transient(self) -> None:
