@@ -10,6 +10,7 @@ import asyncio
 import base64
 import gc
 import json
+import math
 import statistics
 import time
 import uuid
@@ -66,8 +67,8 @@ def median(values: Sequence[float]) -> float:
 def percentile(values: Sequence[float], pct: float) -> float:
     """The ``pct``-th percentile of ``values`` (nearest rank)."""
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    rank = min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered))))
+    return ordered[rank - 1]
 
 
 Timings = dict[str, list[float]]

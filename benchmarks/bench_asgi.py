@@ -29,9 +29,11 @@ from starlette.types import ASGIApp, Message, Scope
 from benchmarks._harness import FastWink, Row, alternate, jwt, median
 from wink_middleware import WinkMiddleware
 
-__all__ = ["DictBackend", "http_scope", "run", "starlette_app"]
+__all__ = ["DictBackend", "Variant", "http_scope", "run", "starlette_app"]
 
 TOKEN_PADDING = 400  # a token of about 1 KB
+#: One benchmarked variant: ``async run(n) -> seconds`` for ``n`` requests.
+Variant = Callable[[int], Awaitable[float]]
 
 
 class DictBackend(AuthenticationBackend):
@@ -103,7 +105,7 @@ class _Statuses:
             self.last = message["status"]
 
 
-def driver(app: ASGIApp, scope: Scope) -> Callable[[int], Awaitable[float]]:
+def driver(app: ASGIApp, scope: Scope) -> Variant:
     """``async run(n) -> seconds``: call ``app`` ``n`` times with a fresh copy of ``scope``."""
     send = _Statuses()
 
@@ -119,7 +121,7 @@ def driver(app: ASGIApp, scope: Scope) -> Callable[[int], Awaitable[float]]:
     return run
 
 
-async def build(token: str) -> dict[str, Callable[[int], Awaitable[float]]]:
+async def build(token: str) -> dict[str, Variant]:
     """The three variants, with the hand-written backend knowing ``token`` and Wink's cache warm."""
     users: dict[str, BaseUser] = {hashlib.sha256(token.encode()).hexdigest(): SimpleUser("ada")}
     verifier = FastWink().verifier()
