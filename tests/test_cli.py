@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import runpy
 import signal
 import socket
 import subprocess
@@ -196,6 +197,20 @@ def test_verify_against_an_unreachable_host_is_one_line_exit_3(
     assert SECRET not in line
 
 
+def test_verify_prompts_for_the_token_on_a_terminal(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(wink.issue_token()))
+    assert main(["verify"]) == 0
+    captured = capsys.readouterr()
+    assert "paste the access token" in captured.err
+    assert json.loads(captured.out)["firstName"] == "Ada"
+
+
 def test_ctrl_c_during_verify_exits_130_without_traceback(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -249,9 +264,10 @@ def test_emulator_command_reads_credentials_from_the_environment(
     monkeypatch.setenv("WINK_CLIENT_ID", "env-client")
     monkeypatch.setenv("WINK_CLIENT_SECRET", SECRET)
     monkeypatch.setattr(_cli, "_wait", stop_after(lambda server: None))
-    assert main(["emulator", "--port", "0"]) == 0
+    assert main(["emulator", "--port", "0", "--ttl", "60"]) == 0
     out = capsys.readouterr().out
     assert "client id: env-client" in out
+    assert "valid 60 s" in out
     assert SECRET not in out
 
 
@@ -317,6 +333,28 @@ def _bind() -> socket.socket:
     from wink_middleware.testing._server import bind
 
     return bind("127.0.0.1", 0)
+
+
+def test_sigterm_stops_a_server_like_ctrl_c() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), _cli._sigterm_as_interrupt():
+        signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_python_m_runs_the_console_script(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wink_middleware
+
+    monkeypatch.setattr(sys, "argv", ["wink_middleware", "--version"])
+    with pytest.raises(SystemExit) as exited:
+        # run_path, not run_module: pytest's assertion rewriter owns the package's loader here.
+        runpy.run_path(
+            str(Path(wink_middleware.__file__).with_name("__main__.py")), run_name="__main__"
+        )
+    assert exited.value.code == 0
+    assert "wink-middleware" in capsys.readouterr().out
 
 
 def test_sigterm_is_left_alone_outside_the_main_thread() -> None:

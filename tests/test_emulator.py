@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from wink_middleware import (
     WinkConfig,
     WinkMiddleware,
     WinkUnavailable,
+    WinkWSGIMiddleware,
     get_profile,
 )
 from wink_middleware.testing import SAMPLE_PROFILE, VERIFY_PATH, WinkEmulator, serve
@@ -429,6 +430,25 @@ async def test_verifier_maps_emulator_faults_to_package_errors() -> None:
         await verifier.verify(token)
 
 
+def test_sync_verifier_reaches_the_emulator_for_wsgi_apps() -> None:
+    emu = emulator()
+    token = emu.issue_token(first_name="Grace")
+    assert emu.verifier().verify(token).first_name == "Grace"
+
+    def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        profile = get_profile(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"" if profile is None else profile.first_name.encode()]
+
+    app = WinkWSGIMiddleware(hello, verifier=emu.verifier(retries=0))
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://app") as client:
+        assert client.get("/", headers={"Authorization": f"Bearer {token}"}).text == "Grace"
+        assert client.get("/").status_code == 401
+        emu.fail_next()
+        other = emu.issue_token()
+        assert client.get("/", headers={"Authorization": f"Bearer {other}"}).status_code == 503
+
+
 # -- the ASGI app --------------------------------------------------------------------------------
 
 
@@ -445,6 +465,35 @@ async def test_asgi_app_answers_like_the_transports() -> None:
         assert (await client.post(VERIFY_PATH, content=b"x" * 70_000)).status_code == 400
         assert (await client.get("/")).status_code == 404
     assert emu.calls == 3
+
+
+async def test_asgi_app_waits_out_the_latency() -> None:
+    emu = WinkEmulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, latency=0.05)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=emu), base_url="http://wink"
+    ) as client:
+        started = time.monotonic()
+        response = await client.post(VERIFY_PATH, content=body(emu.issue_token()))
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.05
+
+
+async def test_asgi_app_treats_a_client_gone_mid_body_as_an_empty_body() -> None:
+    emu = emulator()
+    incoming: Iterator[dict[str, Any]] = iter(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": "http", "method": "POST", "path": VERIFY_PATH, "headers": []}
+    await emu(scope, receive, send)
+    assert sent[0]["status"] == 400
 
 
 async def test_asgi_app_mounted_under_a_prefix_strips_it() -> None:
@@ -537,6 +586,29 @@ async def test_middleware_over_real_http_reports_a_dropped_connection_as_503() -
         emu.drop_next()
         assert (await get_me(app, token)).status_code == 503
         await app.aclose()
+
+
+def test_serve_without_uvicorn_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(RuntimeError, match="pip install uvicorn"), emulator().serve():
+        pass
+
+
+def test_a_server_that_dies_at_startup_is_a_runtime_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    def crash(self: uvicorn.Server, sockets: Any = None) -> None:
+        raise SystemExit(3)
+
+    monkeypatch.setattr(uvicorn.Server, "run", crash)
+    with pytest.raises(RuntimeError, match="did not start"), emulator().serve():
+        pass
+
+
+def test_a_server_that_does_not_start_in_time_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("wink_middleware.testing._server._START_TIMEOUT", -1.0)
+    with pytest.raises(RuntimeError, match="in time"), emulator().serve():
+        pass
 
 
 def test_serve_on_a_port_in_use_raises_oserror() -> None:

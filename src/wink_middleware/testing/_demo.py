@@ -132,8 +132,8 @@ def run_demo(
     except BaseException:
         sock.close()
         raise
-    server.start()
     try:
+        server.start()
         yield base_url, demo
     finally:
         server.stop()

@@ -340,8 +340,8 @@ class WinkEmulator:
                 # Not under serve(): the server turns this into an aborted or 500 answer.
                 raise ConnectionAbortedError("the Wink emulator dropped the connection")
             drop()
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            # Returning before the server saw the socket close would make it try to answer (500).
+            await _disconnected(receive)
             return
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.all_headers()]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
@@ -437,6 +437,12 @@ def _parse_request(body: bytes) -> tuple[str, str, str] | None:
     if not all(isinstance(v, str) for v in values):
         return None
     return values  # type: ignore[return-value]
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        if (await receive())["type"] == "http.disconnect":
+            return
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -139,8 +139,8 @@ def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]
     except BaseException:
         sock.close()
         raise
-    server.start()
     try:
+        server.start()
         yield server.url
     finally:
         server.stop()

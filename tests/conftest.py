@@ -1,0 +1,7 @@
+"""Load the package's own pytest plugin (the ``wink_emulator`` fixtures) after coverage has started.
+
+pyproject's ``addopts`` blocks the ``pytest11`` entry point with ``-p no:wink_middleware``; the entry
+point itself is tested in ``test_emulator.py``, in a pytest run outside this project.
+"""
+
+pytest_plugins = ["wink_middleware.testing.pytest_plugin"]

@@ -1,0 +1,74 @@
+"""The demo app's own endpoints: sign-in validation, and a demo that cannot be built or served."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import httpx
+import pytest
+
+from wink_middleware.testing._demo import build_demo, run_demo
+from wink_middleware.testing._server import bind
+
+pytestmark = pytest.mark.anyio
+
+
+async def sign_in(**kwargs: Any) -> httpx.Response:
+    demo = build_demo("http://127.0.0.1:9")  # sign-in never calls the verifier
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=demo.app), base_url="http://demo"
+    ) as client:
+        return await client.post("/wink/demo/sign-in", **kwargs)
+
+
+async def test_sign_in_without_a_body_issues_a_five_minute_token() -> None:
+    response = await sign_in()
+    assert response.status_code == 200
+    assert response.json()["expires_in"] == 300
+    assert response.json()["token_type"] == "Bearer"
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"{not json", "send JSON"),
+        (b"[1]", "send JSON"),
+        (b'{"ttl": "soon"}', "send JSON"),
+        (b'{"ttl": 0}', "ttl must be"),
+        (b'{"ttl": 1e9}', "ttl must be"),
+    ],
+)
+async def test_sign_in_refuses_a_bad_lifetime(content: bytes, reason: str) -> None:
+    response = await sign_in(content=content)
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+
+
+async def test_favicon_is_public_and_empty() -> None:
+    demo = build_demo("http://127.0.0.1:9")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=demo.app), base_url="http://demo"
+    ) as client:
+        response = await client.get("/favicon.ico")
+    assert (response.status_code, response.content) == (204, b"")
+
+
+def test_run_demo_closes_its_socket_when_the_demo_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bound: list[socket.socket] = []
+
+    def recording_bind(host: str, port: int) -> socket.socket:
+        bound.append(bind(host, port))
+        return bound[-1]
+
+    def broken(base_url: str, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("wink_middleware.testing._demo.bind", recording_bind)
+    monkeypatch.setattr("wink_middleware.testing._demo.build_demo", broken)
+    with pytest.raises(RuntimeError, match="boom"), run_demo():
+        pass
+    assert bound[0].fileno() == -1
