@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Unpack
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -10,8 +11,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wink_middleware._async_verifier import AsyncWinkVerifier
 from wink_middleware._config import WinkConfig, WinkOptions, resolve_config
+from wink_middleware._engine import Miss
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
 from wink_middleware._policy import Access, PathPolicy
+from wink_middleware._profile import WinkProfile
 from wink_middleware._responses import render, websocket_close_code
 from wink_middleware._tokens import TokenExtractor
 
@@ -20,6 +23,11 @@ __all__ = ["WinkMiddleware"]
 _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
 _AUTHENTICATED = ("authenticated",)
+_MISS = Miss("", "", None)
+
+
+def _always_miss(token: str) -> Miss:
+    return _MISS
 
 
 class WinkMiddleware:
@@ -48,6 +56,14 @@ class WinkMiddleware:
         self.config = resolve_config(config, options)
         self.verifier = verifier if verifier is not None else AsyncWinkVerifier(self.config)
         self._verify = self.verifier.verify_checked
+        # A cache hit needs no coroutine: ask the engine first and await verify_checked() only on
+        # a miss (0.15-0.2 µs a request). Not if a subclass overrides verify_checked(): then every
+        # request goes through it.
+        self._lookup: Callable[[str], WinkProfile | Miss] = (
+            self.verifier._core.lookup
+            if type(self.verifier).verify_checked is AsyncWinkVerifier.verify_checked
+            else _always_miss
+        )
         self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
         self._tokens = TokenExtractor(self.config)
         self._bearer = self._tokens.bearer
@@ -99,7 +115,9 @@ class WinkMiddleware:
             else:
                 query = scope.get("query_string", b"").decode("latin-1") if self._read_query else ""
                 token = self._tokens.extract(authorization, cookies, query)
-            profile = await self._verify(token)
+            profile = self._lookup(token)
+            if type(profile) is Miss:
+                profile = await self._verify(token)
         except MissingToken as exc:
             if access is _PROTECTED:
                 await self._deny(scope, receive, send, exc)
