@@ -1,6 +1,7 @@
 """Run every benchmark and print one table: ``python -m benchmarks [--quick] [--only NAME ...]``.
 
-Sections: ``asgi`` (cache-hit overhead in-process), ``wsgi`` (the same for WSGI), ``coalesce``
+Sections: ``asgi`` (cache-hit overhead in-process), ``wsgi`` (the same for WSGI, plus
+``bench_wsgi``'s rate ratios to a bare hello and a Flask route), ``coalesce``
 (single-flight), ``miss`` (cold-request cost beyond Wink's latency), ``server`` (uvicorn + wrk on
 127.0.0.1) and ``memory`` (RSS for 100,000 cached profiles, ``cache_size`` bound). The full run
 takes about two minutes on 2 cores; ``--quick`` about twenty seconds, with fewer rounds and a
@@ -26,6 +27,7 @@ from benchmarks import (
     bench_miss,
     bench_server,
     bench_wsgi,
+    bench_wsgi_overhead,
 )
 from benchmarks._harness import Row
 
@@ -72,7 +74,10 @@ QUICK = Settings(
 
 SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "asgi": lambda s: asyncio.run(bench_asgi.run(rounds=s.asgi_rounds, n=s.asgi_n)),
-    "wsgi": lambda s: bench_wsgi.run(rounds=s.wsgi_rounds, n=s.wsgi_n),
+    "wsgi": lambda s: [
+        *bench_wsgi_overhead.run(rounds=s.wsgi_rounds, n=s.wsgi_n),
+        *bench_wsgi.run(rounds=s.wsgi_rounds, n=s.wsgi_n),
+    ],
     "coalesce": lambda s: asyncio.run(bench_coalesce.run()),
     "miss": lambda s: asyncio.run(bench_miss.run(n=s.miss_n)),
     "server": lambda s: bench_server.run(rounds=s.server_rounds, seconds=s.server_seconds),

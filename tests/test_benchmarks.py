@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from benchmarks import bench_asgi, bench_coalesce, bench_memory, bench_miss, bench_server
+from benchmarks import (
+    bench_asgi,
+    bench_coalesce,
+    bench_memory,
+    bench_miss,
+    bench_server,
+    bench_wsgi,
+    bench_wsgi_overhead,
+)
 from benchmarks._harness import Row, alternate, jwt, percentile
 from benchmarks.run import main, render
 from starlette.middleware import Middleware
@@ -143,3 +152,22 @@ def test_markdown_table_names_each_section_once() -> None:
     assert table[2] == "| S | m1 | 1 |  |  |"
     assert table[3] == "|  | m2 | 2 | ≤ 3 | ok |"
     assert table[4] == "| T | m3 | 3 | ≥ 4 | MISSED |"
+
+
+def test_wsgi_overhead_benchmark_runs_all_three_variants() -> None:
+    rows = bench_wsgi_overhead.run(rounds=1, n=5)
+    assert [row.measure[:3] for row in rows[:3]] == ["(a)", "(b)", "(c)"]
+    assert rows[-1].met is not None
+
+
+def test_hand_written_wsgi_middleware_refuses_an_unknown_token() -> None:
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        statuses.append(status)
+
+    body = bench_wsgi_overhead.DictAuth(bench_wsgi.hello, {})(
+        {"HTTP_AUTHORIZATION": "Bearer abc"}, start_response
+    )
+    assert list(body) == [b""]
+    assert statuses == ["401 Unauthorized"]
