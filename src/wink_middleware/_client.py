@@ -7,10 +7,13 @@ read (a non-2xx answer) or when it passed ``MAX_BODY_BYTES``.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import httpcore
 import httpx
 
 from wink_middleware._config import WinkConfig
@@ -29,13 +32,14 @@ __all__ = [
 Answer = tuple[int, httpx.Headers, bytes | None]
 # Sent with every call, also through a client the user injected.
 _HEADERS = request_headers()
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 def _client_options(config: WinkConfig) -> dict[str, object]:
     return {
         "headers": _HEADERS,
         "timeout": httpx.Timeout(config.timeout),
-        "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        "limits": _LIMITS,
         "follow_redirects": False,
         "trust_env": False,
     }
@@ -47,8 +51,95 @@ def make_async_client(config: WinkConfig) -> httpx.AsyncClient:
 
 
 def make_sync_client(config: WinkConfig) -> httpx.Client:
-    """A pooled sync client with explicit timeouts and our User-Agent."""
-    return httpx.Client(**_client_options(config))  # type: ignore[arg-type]
+    """A pooled sync client with explicit timeouts and our User-Agent, whose sockets keep deadlines.
+
+    httpx's timeouts bound each socket operation, so a Wink that trickles its headers a byte at a
+    time would hold a thread for as long as it likes; this client's sockets never wait past the
+    deadline :func:`sync_post` is given.
+    """
+    transport = httpx.HTTPTransport(limits=_LIMITS, trust_env=False)
+    # httpx offers no way to pass httpcore a network backend: wrap the one its pool made.
+    pool = transport._pool
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return httpx.Client(transport=transport, **_client_options(config))  # type: ignore[arg-type]
+
+
+# The deadline, on time.monotonic(), of the sync_post running in this thread.
+_local = threading.local()
+
+
+@contextmanager
+def _deadline_scope(seconds: float | None) -> Iterator[None]:
+    previous = getattr(_local, "at", None)
+    _local.at = None if seconds is None else time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _local.at = previous
+
+
+def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left of this thread's deadline; ``error`` when nothing is."""
+    at: float | None = getattr(_local, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise error("Wink's answer did not arrive before the deadline")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every wait ends by the deadline of the call using it."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _clamp(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend, making :class:`_DeadlineStream` connections."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _clamp(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover - Wink is reached over TCP
+        timeout = _clamp(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - used by httpcore retries only
+        self._backend.sleep(seconds)
 
 
 def _too_long(response: httpx.Response) -> bool:
@@ -85,10 +176,15 @@ def sync_post(
 
     httpx's sync client has no overall timeout (its timeouts bound each connect, write and read),
     so ``timeout`` bounds each of those and ``deadline``, on ``clock``, is checked once the
-    headers are in and between body chunks: a slow trickle raises :class:`TimeoutError`.
+    headers are in and between body chunks: a slow trickle raises :class:`TimeoutError`. On a
+    client from :func:`make_sync_client`, every socket wait also ends by the deadline.
     """
     options: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
-    with client.stream("POST", url, content=body, headers=_HEADERS, **options) as response:
+    left = None if deadline is None else deadline - clock()
+    with (
+        _deadline_scope(left),
+        client.stream("POST", url, content=body, headers=_HEADERS, **options) as response,
+    ):
         _check_deadline(deadline, clock)
         status = response.status_code
         if not 200 <= status < 300 or _too_long(response):
