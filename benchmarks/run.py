@@ -55,8 +55,8 @@ FULL = Settings(
     wsgi_rounds=9,
     wsgi_n=20_000,
     miss_n=300,
-    server_rounds=5,
-    server_seconds=3,
+    server_rounds=7,
+    server_seconds=2,
     memory_profiles=100_000,
     bound_tokens=5000,
 )
