@@ -346,7 +346,9 @@ def test_python_m_runs_the_console_script(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import wink_middleware
+    import wink_middleware.__main__ as module
 
+    assert module.main is main
     monkeypatch.setattr(sys, "argv", ["wink_middleware", "--version"])
     with pytest.raises(SystemExit) as exited:
         # run_path, not run_module: pytest's assertion rewriter owns the package's loader here.

@@ -6,5 +6,7 @@ import sys
 
 from wink_middleware._cli import main
 
+__all__ = ["main"]
+
 if __name__ == "__main__":
     sys.exit(main())
