@@ -119,10 +119,13 @@ def test_memory_benchmark_runs_in_a_fresh_process() -> None:
 def test_server_apps_answer_200_with_the_token_behind_each_middleware() -> None:
     token = jwt(padding=bench_asgi.TOKEN_PADDING)
     for factory in ("bare", "handwritten", "wrapped"):
-        with bench_server.serve(factory, token) as url:
-            response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, trust_env=False)
+        with bench_server.serve(factory, token) as server:
+            response = httpx.get(
+                server.url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+            )
             assert response.status_code == 200
             assert response.text == "hello"
+            assert server.cpu_seconds() > 0
 
 
 def test_server_benchmark_skips_without_wrk(monkeypatch: pytest.MonkeyPatch) -> None:
