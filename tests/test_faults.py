@@ -351,8 +351,8 @@ def test_each_fault_gives_its_status_caches_nothing_and_spares_cached_users(
 
 
 # One of each kind of outage (the other 5xx answers take the 503 path).
-OUTAGES = ("connection-refused", "reset-mid-body", "dropped-before-answering")
-OUTAGES += ("latency-above-timeout", "429-retry-after", "503")
+OUTAGES = {"connection-refused", "reset-mid-body", "dropped-before-answering"}
+OUTAGES |= {"latency-above-timeout", "429-retry-after", "503"}
 TRANSIENT: list[Any] = [p for p in FAULTS if p.id in OUTAGES]
 
 
