@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
@@ -31,6 +33,7 @@ from wink_middleware import (
     WinkBadResponse,
     WinkUnavailable,
     WinkVerifier,
+    _client,
     _sync_verifier,
 )
 
@@ -464,3 +467,59 @@ def test_connection_refused_is_unavailable() -> None:
         wink.verify(make_token())
     assert time.monotonic() - started < SLACK
     wink.close()
+
+
+class RecordingStream(httpcore.NetworkStream):
+    """A network stream that records the timeout of each wait it is asked for."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self.timeouts.append(timeout)
+        return b""
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.timeouts.append(timeout)
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        self.timeouts.append(timeout)
+        return self
+
+
+def test_socket_waits_are_cut_to_what_is_left_of_the_deadline() -> None:
+    inner = RecordingStream()
+    stream = _client._DeadlineStream(inner)
+    with _client._deadline_scope(0.5):
+        stream.read(1, timeout=5.0)
+        stream.write(b"x", timeout=0.1)
+        tls = stream.start_tls(None, "wink.test", timeout=None)
+    assert 0.4 < inner.timeouts[0] <= 0.5  # type: ignore[operator]
+    assert inner.timeouts[1] == 0.1
+    assert 0.4 < inner.timeouts[2] <= 0.5  # type: ignore[operator]
+    assert isinstance(tls, _client._DeadlineStream), "the TLS stream keeps the deadline too"
+
+
+def test_socket_waits_outside_a_call_keep_their_own_timeout() -> None:
+    inner = RecordingStream()
+    _client._DeadlineStream(inner).read(1, timeout=5.0)
+    assert inner.timeouts == [5.0]
+
+
+@pytest.mark.parametrize(
+    ("wait", "error"),
+    [
+        (lambda s: s.read(1, 5.0), httpcore.ReadTimeout),
+        (lambda s: s.write(b"x", 5.0), httpcore.WriteTimeout),
+        (lambda s: s.start_tls(None, "wink.test", 5.0), httpcore.ConnectTimeout),
+    ],
+)
+def test_a_socket_wait_after_the_deadline_times_out_without_waiting(
+    wait: Callable[[httpcore.NetworkStream], object], error: type[Exception]
+) -> None:
+    inner = RecordingStream()
+    with _client._deadline_scope(0.0), pytest.raises(error):
+        wait(_client._DeadlineStream(inner))
+    assert inner.timeouts == []
