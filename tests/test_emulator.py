@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -595,8 +596,6 @@ def test_serve_without_uvicorn_says_what_to_install(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_server_that_dies_at_startup_is_a_runtime_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
-
     def crash(self: uvicorn.Server, sockets: Any = None) -> None:
         raise SystemExit(3)
 
@@ -606,7 +605,14 @@ def test_a_server_that_dies_at_startup_is_a_runtime_error(monkeypatch: pytest.Mo
 
 
 def test_a_server_that_does_not_start_in_time_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wink_middleware.testing._server._START_TIMEOUT", -1.0)
+    def never_starts(self: uvicorn.Server, sockets: Any = None) -> None:
+        while not self.should_exit:
+            time.sleep(0.01)
+
+    # A server that never reports started (rather than a negative timeout, which a fast start
+    # could beat before the first check).
+    monkeypatch.setattr(uvicorn.Server, "run", never_starts)
+    monkeypatch.setattr("wink_middleware.testing._server._START_TIMEOUT", 0.05)
     with pytest.raises(RuntimeError, match="in time"), emulator().serve():
         pass
 
