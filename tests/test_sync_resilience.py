@@ -523,3 +523,18 @@ def test_a_socket_wait_after_the_deadline_times_out_without_waiting(
     with _client._deadline_scope(0.0), pytest.raises(error):
         wait(_client._DeadlineStream(inner))
     assert inner.timeouts == []
+
+
+def test_the_default_client_still_works_if_httpx_hides_its_socket_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = httpx.HTTPTransport.__init__
+
+    def without_backend(self: httpx.HTTPTransport, **options: Any) -> None:
+        original(self, **options)
+        del self._pool._network_backend
+
+    monkeypatch.setattr(httpx.HTTPTransport, "__init__", without_backend)
+    client = _client.make_sync_client(config())
+    assert isinstance(client, httpx.Client)
+    client.close()

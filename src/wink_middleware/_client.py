@@ -58,9 +58,12 @@ def make_sync_client(config: WinkConfig) -> httpx.Client:
     deadline :func:`sync_post` is given.
     """
     transport = httpx.HTTPTransport(limits=_LIMITS, trust_env=False)
-    # httpx offers no way to pass httpcore a network backend: wrap the one its pool made.
+    # httpx offers no way to pass httpcore a network backend: wrap the one its pool made. Should a
+    # later httpx hide it, the per-read timeouts and the per-chunk deadline checks still hold.
     pool = transport._pool
-    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _DeadlineBackend(backend)
     return httpx.Client(transport=transport, **_client_options(config))  # type: ignore[arg-type]
 
 
