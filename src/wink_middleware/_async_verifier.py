@@ -36,7 +36,8 @@ class AsyncWinkVerifier:
         if not isinstance(config, WinkConfig):
             raise WinkConfigError("AsyncWinkVerifier needs a WinkConfig")
         self.config = config
-        self._core = VerifierCore(config, clock=clock, cache=cache)
+        # One event loop drives an async verifier: its cache needs no lock.
+        self._core = VerifierCore(config, clock=clock, cache=cache, threads=False)
         self._client = client
         self._owns_client = client is None
         self._inflight: dict[str, asyncio.Task[WinkProfile]] = {}
@@ -70,9 +71,12 @@ class AsyncWinkVerifier:
         asked or anything is cached: a cached token was checked when it was cached.
         """
         found = self._core.lookup(token)
-        if type(found) is not Miss:
-            return found  # type: ignore[return-value]
-        miss: Miss = found
+        if type(found) is Miss:
+            return await self._resolve(found)
+        return found  # type: ignore[return-value]
+
+    async def _resolve(self, miss: Miss) -> WinkProfile:
+        """Ask Wink about a cache miss: one shared call per token however many ask at once."""
         task = self._inflight.get(miss.key)
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             self._core.stats.misses += 1

@@ -15,7 +15,14 @@ from cachetools import TLRUCache
 
 from wink_middleware._profile import WinkProfile
 
-__all__ = ["MemoryCache", "Negative", "NullCache", "Positive", "ProfileCache"]
+__all__ = [
+    "MemoryCache",
+    "Negative",
+    "NullCache",
+    "Positive",
+    "ProfileCache",
+    "ThreadSafeMemoryCache",
+]
 
 
 class Positive:
@@ -70,18 +77,48 @@ def _time_to_use(_key: str, entry: Entry, _now: float) -> float:
 class MemoryCache:
     """In-process cache on ``cachetools.TLRUCache``: at most ``maxsize`` entries, LRU evicted first.
 
-    Every read checks the entry's deadline against ``timer``; a lock makes it safe to share between
-    threads (uncontended, it costs less than a dict lookup's worth of the rest of the hit path).
+    Every read checks the entry's deadline against ``timer``. For one thread (an event loop); use
+    :class:`ThreadSafeMemoryCache` where threads share it.
     """
 
     def __init__(self, maxsize: int, timer: Callable[[], float]) -> None:
         self._data: TLRUCache[str, Entry] = TLRUCache(maxsize, _time_to_use, timer=timer)
-        self._lock = threading.Lock()
         self.maxsize = maxsize
 
     def get(self, key: str) -> Entry | None:
         # TLRUCache.get() is `key in self` then `self[key]`: two lookups and two timer reads. One
         # `self[key]` does the same checks (LRU touch, expiry) and is ~0.9 µs cheaper per hit.
+        try:
+            return self._data[key]
+        except KeyError:
+            return None
+
+    def set_positive(
+        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+    ) -> None:
+        self._data[key] = Positive(profile, fresh_until, usable_until)
+
+    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+        self._data[key] = Negative(description, usable_until)
+
+    def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class ThreadSafeMemoryCache(MemoryCache):
+    """:class:`MemoryCache` guarded by a lock, for a cache that threads share (the sync verifier).
+
+    Even a hit writes (TLRUCache moves the key to the LRU end), so every access takes the lock.
+    """
+
+    def __init__(self, maxsize: int, timer: Callable[[], float]) -> None:
+        super().__init__(maxsize, timer)
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Entry | None:
         with self._lock:
             try:
                 return self._data[key]
@@ -92,19 +129,19 @@ class MemoryCache:
         self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
     ) -> None:
         with self._lock:
-            self._data[key] = Positive(profile, fresh_until, usable_until)
+            super().set_positive(key, profile, fresh_until, usable_until)
 
     def set_negative(self, key: str, description: str, usable_until: float) -> None:
         with self._lock:
-            self._data[key] = Negative(description, usable_until)
+            super().set_negative(key, description, usable_until)
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            super().delete(key)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._data)
+            return super().__len__()
 
 
 class NullCache:

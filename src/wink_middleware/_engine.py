@@ -16,7 +16,13 @@ import time as _time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from wink_middleware._cache import MemoryCache, Negative, NullCache, ProfileCache
+from wink_middleware._cache import (
+    MemoryCache,
+    Negative,
+    NullCache,
+    ProfileCache,
+    ThreadSafeMemoryCache,
+)
 from wink_middleware._config import WinkConfig
 from wink_middleware._exceptions import (
     AuthenticationFailed,
@@ -206,17 +212,27 @@ class VerifierCore:
     """Every decision of verification, shared by :class:`AsyncWinkVerifier` and :class:`WinkVerifier`."""
 
     def __init__(
-        self, config: WinkConfig, *, clock: Clock | None = None, cache: ProfileCache | None = None
+        self,
+        config: WinkConfig,
+        *,
+        clock: Clock | None = None,
+        cache: ProfileCache | None = None,
+        threads: bool = True,
     ) -> None:
+        """``threads``: whether threads share this core (the sync twin); an event loop's does not."""
         self.config = config
         self.clock: Clock = SystemClock() if clock is None else clock
         if cache is None:
-            cache = (
-                MemoryCache(config.cache_size, self.clock.monotonic)
-                if config.cache_size
-                else NullCache()
-            )
+            if not config.cache_size:
+                cache = NullCache()
+            elif threads:
+                cache = ThreadSafeMemoryCache(config.cache_size, self.clock.monotonic)
+            else:
+                cache = MemoryCache(config.cache_size, self.clock.monotonic)
         self.cache = cache
+        # Bound once: the hit path reads them on every request.
+        self._cache_get = cache.get
+        self._monotonic = self.clock.monotonic
         self.stats = VerifierStats()
         self.breaker = CircuitBreaker(
             config.breaker_threshold, config.breaker_cooldown, self.stats, self.clock
@@ -231,17 +247,28 @@ class VerifierCore:
         ``token`` must be non-empty and within ``max_token_length``; its b64token syntax is
         checked here on a miss (:class:`InvalidRequest`), before anything is remembered about it.
         """
-        key = hashlib.sha256(token.encode()).hexdigest()
-        entry = self.cache.get(key)
+        return self.lookup_bytes(token.encode())
+
+    def lookup_bytes(self, raw: bytes) -> WinkProfile | Miss:
+        """:meth:`lookup` for a token still in bytes (an ASGI header value): a hit never decodes it."""
+        key = hashlib.sha256(raw).hexdigest()
+        entry = self._cache_get(key)
         if entry is not None:
             if type(entry) is Negative:
                 self.stats.negative_hits += 1
                 raise TokenRejected(entry.description)
-            if self.clock.monotonic() < entry.fresh_until:  # type: ignore[union-attr]
+            # The cache served the entry before its usable_until: without a stale-if-error grace
+            # that is also its fresh_until, and the clock need not be read again.
+            if (
+                entry.fresh_until == entry.usable_until  # type: ignore[union-attr]
+                or self._monotonic() < entry.fresh_until  # type: ignore[union-attr]
+            ):
                 self.stats.hits += 1
                 return entry.profile  # type: ignore[union-attr]
         # Only well-formed tokens are ever cached, so a hit proves the syntax: the adapters leave
         # this check to the miss (TokenExtractor.bearer) rather than run it on every request.
+        # Any byte >= 0x80 decodes to a character the check refuses.
+        token = raw.decode("latin-1")
         if not is_b64token(token):
             raise InvalidRequest("the bearer token is malformed")
         claims = unverified_claims(token)

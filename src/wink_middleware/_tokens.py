@@ -66,6 +66,18 @@ class TokenExtractor:
             self.check(credential, "bearer token")  # raises, with check()'s message
         return credential
 
+    def bearer_bytes(self, value: bytes) -> bytes:
+        """:meth:`bearer` for a raw ASGI header value, keeping the credential in bytes.
+
+        The common shape (``Bearer <token>``) is cut without decoding: a cache hit then hashes the
+        bytes as they came. Anything else takes :meth:`bearer`'s path, with its answers.
+        """
+        if value[:7].lower() == b"bearer ":
+            credential = value[7:].strip(b" ")
+            if credential and len(credential) <= self.max_length:
+                return credential
+        return self.bearer(value.decode("latin-1")).encode("latin-1")
+
     def check(self, credential: str, what: str) -> str:
         """Check a credential's length and b64token syntax."""
         if not credential:
