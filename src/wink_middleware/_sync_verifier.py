@@ -95,11 +95,18 @@ class WinkVerifier:
         return self.verify_checked(self._core.check_token(token))
 
     def verify_checked(self, token: str) -> WinkProfile:
-        """:meth:`verify` for a token already known to be a well-formed b64token (the middleware's)."""
+        """:meth:`verify` for a token whose length the caller checked (the middleware's).
+
+        Its b64token syntax is checked on a cache miss (:class:`InvalidRequest`), before Wink is
+        asked or anything is cached: a cached token was checked when it was cached.
+        """
         found = self._core.lookup(token)
-        if type(found) is not Miss:
-            return found  # type: ignore[return-value]
-        miss: Miss = found
+        if type(found) is Miss:
+            return self._resolve(found)
+        return found  # type: ignore[return-value]
+
+    def _resolve(self, miss: Miss) -> WinkProfile:
+        """Ask Wink about a cache miss: one shared call per token however many threads ask."""
         with self._inflight_lock:
             flight = self._inflight.get(miss.key)
             leading = flight is None

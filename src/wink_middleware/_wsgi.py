@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Unpack, cast
 
 from wink_middleware._config import WinkConfig, WinkOptions, resolve_config
+from wink_middleware._engine import Miss
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
@@ -15,6 +16,7 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._get_profile import WSGI_KEY
 from wink_middleware._policy import Access, PathPolicy
+from wink_middleware._profile import WinkProfile
 from wink_middleware._responses import render
 from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._tokens import TokenExtractor
@@ -56,7 +58,9 @@ class WinkWSGIMiddleware:
         self.app = app
         self.config = resolve_config(config, options)
         self.verifier = verifier if verifier is not None else WinkVerifier(self.config)
-        self._verify = self.verifier.verify_checked
+        # A cache hit is the engine's lookup alone; only a miss goes through the verifier.
+        self._lookup = self.verifier._core.lookup
+        self._resolve = self.verifier._resolve
         self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
         self._tokens = TokenExtractor(self.config)
         self._bearer = self._tokens.bearer
@@ -99,7 +103,8 @@ class WinkWSGIMiddleware:
                     [_text(environ.get("HTTP_COOKIE"))] if self._read_cookies else [],
                     _text(environ.get("QUERY_STRING")) if self._read_query else "",
                 )
-            profile = self._verify(token)
+            found = self._lookup(token)
+            profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
         except MissingToken as exc:
             if access is _PROTECTED:
                 return self._deny(environ, start_response, exc)
