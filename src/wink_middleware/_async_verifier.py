@@ -10,20 +10,23 @@ import httpx
 from wink_middleware._cache import ProfileCache
 from wink_middleware._client import async_post, make_async_client, translate
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Clock, Miss, VerifierCore, VerifierStats
-from wink_middleware._exceptions import AuthenticationFailed, WinkConfigError, WinkUnavailable
+from wink_middleware._engine import Clock, Miss, VerifierBase
+from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 
 __all__ = ["AsyncWinkVerifier"]
 
 
-class AsyncWinkVerifier:
+class AsyncWinkVerifier(VerifierBase):
     """Verifies Wink access tokens with an expiry-bounded cache and one call to Wink per cold token.
 
     ``client`` is an ``httpx.AsyncClient`` you own (it is not closed by :meth:`aclose`); without it,
     the verifier makes a pooled client on first use and closes it in :meth:`aclose`.
     ``clock`` and ``cache`` are injectable for tests and for a shared cache tier.
     """
+
+    # One event loop drives an async verifier: its cache needs no lock.
+    _threads = False
 
     def __init__(
         self,
@@ -33,32 +36,10 @@ class AsyncWinkVerifier:
         clock: Clock | None = None,
         cache: ProfileCache | None = None,
     ) -> None:
-        if not isinstance(config, WinkConfig):
-            raise WinkConfigError("AsyncWinkVerifier needs a WinkConfig")
-        self.config = config
-        # One event loop drives an async verifier: its cache needs no lock.
-        self._core = VerifierCore(config, clock=clock, cache=cache, threads=False)
+        super().__init__(config, clock=clock, cache=cache)
         self._client = client
         self._owns_client = client is None
         self._inflight: dict[str, asyncio.Task[WinkProfile]] = {}
-
-    def __repr__(self) -> str:
-        return f"AsyncWinkVerifier(client_id={self.config.client_id!r}, base_url={self.config.base_url!r})"
-
-    @property
-    def stats(self) -> VerifierStats:
-        """Counters: cache hits, misses, coalesced waits, Wink calls and failures, ..."""
-        return self._core.stats
-
-    @property
-    def cache(self) -> ProfileCache:
-        """The cache this verifier reads and fills."""
-        return self._core.cache
-
-    @property
-    def breaker_state(self) -> str:
-        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half-open"``."""
-        return self._core.breaker.state
 
     async def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
@@ -87,10 +68,6 @@ class AsyncWinkVerifier:
             self._core.stats.coalesced += 1
         # shield: a waiter that is cancelled must not cancel the call the others wait for.
         return await asyncio.shield(task)
-
-    def invalidate(self, token: str) -> None:
-        """Forget the cached answer for ``token`` (e.g. on logout)."""
-        self._core.invalidate(token)
 
     async def _fetch(self, miss: Miss) -> WinkProfile:
         try:

@@ -29,6 +29,7 @@ from wink_middleware._exceptions import (
     InvalidRequest,
     TokenRejected,
     WinkBadResponse,
+    WinkConfigError,
     WinkUnavailable,
 )
 from wink_middleware._profile import WinkProfile
@@ -42,7 +43,15 @@ from wink_middleware._protocol import (
     unverified_claims,
 )
 
-__all__ = ["Clock", "Miss", "SystemClock", "VerifierCore", "VerifierStats", "digest"]
+__all__ = [
+    "Clock",
+    "Miss",
+    "SystemClock",
+    "VerifierBase",
+    "VerifierCore",
+    "VerifierStats",
+    "digest",
+]
 
 logger = logging.getLogger("wink_middleware")
 
@@ -390,3 +399,45 @@ class VerifierCore:
     def invalidate(self, token: str) -> None:
         """Forget what is cached for ``token``."""
         self.cache.delete(digest(token))
+
+
+class VerifierBase:
+    """What the async and sync verifiers share: their config, core, counters and cache.
+
+    A subclass sets ``_threads``: whether threads share it (then its cache takes a lock).
+    """
+
+    _threads = True
+
+    def __init__(
+        self, config: WinkConfig, *, clock: Clock | None = None, cache: ProfileCache | None = None
+    ) -> None:
+        if not isinstance(config, WinkConfig):
+            raise WinkConfigError(f"{type(self).__name__} needs a WinkConfig")
+        self.config = config
+        self._core = VerifierCore(config, clock=clock, cache=cache, threads=self._threads)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(client_id={self.config.client_id!r}, "
+            f"base_url={self.config.base_url!r})"
+        )
+
+    @property
+    def stats(self) -> VerifierStats:
+        """Counters: cache hits, misses, coalesced waits, Wink calls and failures, ..."""
+        return self._core.stats
+
+    @property
+    def cache(self) -> ProfileCache:
+        """The cache this verifier reads and fills."""
+        return self._core.cache
+
+    @property
+    def breaker_state(self) -> str:
+        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half-open"``."""
+        return self._core.breaker.state
+
+    def invalidate(self, token: str) -> None:
+        """Forget the cached answer for ``token`` (e.g. on logout)."""
+        self._core.invalidate(token)

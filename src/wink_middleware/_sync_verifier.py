@@ -17,8 +17,8 @@ import httpx
 from wink_middleware._cache import ProfileCache
 from wink_middleware._client import make_sync_client, sync_post, translate
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Clock, Miss, VerifierCore, VerifierStats
-from wink_middleware._exceptions import AuthenticationFailed, WinkConfigError, WinkUnavailable
+from wink_middleware._engine import Clock, Miss, VerifierBase
+from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 
 __all__ = ["WinkVerifier"]
@@ -40,7 +40,7 @@ class _Flight:
         self.error: BaseException | None = None
 
 
-class WinkVerifier:
+class WinkVerifier(VerifierBase):
     """Verifies Wink access tokens with an expiry-bounded cache and one call to Wink per cold token.
 
     Safe to share between threads: concurrent verifications of one uncached token make a single
@@ -58,10 +58,7 @@ class WinkVerifier:
         clock: Clock | None = None,
         cache: ProfileCache | None = None,
     ) -> None:
-        if not isinstance(config, WinkConfig):
-            raise WinkConfigError("WinkVerifier needs a WinkConfig")
-        self.config = config
-        self._core = VerifierCore(config, clock=clock, cache=cache)
+        super().__init__(config, clock=clock, cache=cache)
         self._client = client
         self._owns_client = client is None
         self._client_lock = threading.Lock()
@@ -69,26 +66,6 @@ class WinkVerifier:
         self._inflight_lock = threading.Lock()
         # The leader finishes within its retry plan's deadline; a waiter gives it that and a grace.
         self._wait_timeout = config.timeout * (config.retries + 1) + _WAIT_GRACE
-
-    def __repr__(self) -> str:
-        return (
-            f"WinkVerifier(client_id={self.config.client_id!r}, base_url={self.config.base_url!r})"
-        )
-
-    @property
-    def stats(self) -> VerifierStats:
-        """Counters: cache hits, misses, coalesced waits, Wink calls and failures, ..."""
-        return self._core.stats
-
-    @property
-    def cache(self) -> ProfileCache:
-        """The cache this verifier reads and fills."""
-        return self._core.cache
-
-    @property
-    def breaker_state(self) -> str:
-        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half-open"``."""
-        return self._core.breaker.state
 
     def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
@@ -118,10 +95,6 @@ class WinkVerifier:
         if leading:
             return self._lead(miss, flight)
         return self._follow(flight)
-
-    def invalidate(self, token: str) -> None:
-        """Forget the cached answer for ``token`` (e.g. on logout)."""
-        self._core.invalidate(token)
 
     def _lead(self, miss: Miss, flight: _Flight) -> WinkProfile:
         try:
