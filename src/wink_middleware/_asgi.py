@@ -8,13 +8,13 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wink_middleware._adapter import Adapter
 from wink_middleware._async_verifier import AsyncWinkVerifier
-from wink_middleware._config import WinkConfig, WinkOptions, resolve_config
+from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
-from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
-from wink_middleware._policy import Access, PathPolicy
+from wink_middleware._exceptions import AuthenticationFailed, MissingToken
+from wink_middleware._policy import Access
 from wink_middleware._responses import render, websocket_close_code
-from wink_middleware._tokens import TokenExtractor
 
 __all__ = ["WinkMiddleware"]
 
@@ -24,7 +24,7 @@ _AUTHENTICATED = ("authenticated",)
 _MISS = Miss("", "", None)
 
 
-class WinkMiddleware:
+class WinkMiddleware(Adapter[AsyncWinkVerifier]):
     """Protects an ASGI app with Wink Login.
 
     ``WinkMiddleware(app, config=WinkConfig(...))``, or the config's fields as keyword options
@@ -42,24 +42,13 @@ class WinkMiddleware:
         verifier: AsyncWinkVerifier | None = None,
         **options: Unpack[WinkOptions],
     ) -> None:
-        if verifier is not None:
-            if config is not None or options:
-                raise WinkConfigError("pass verifier= alone: its config is the middleware's")
-            config = verifier.config
+        super().__init__(config, verifier, options, AsyncWinkVerifier)
         self.app = app
-        self.config = resolve_config(config, options)
-        self.verifier = verifier if verifier is not None else AsyncWinkVerifier(self.config)
         # A cache hit needs no coroutine: the engine's lookup answers it, and only a miss awaits
         # the verifier (0.15-0.2 µs a request).
         self._lookup = self.verifier._core.lookup_bytes
         self._resolve = self.verifier._resolve
-        self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
-        self._tokens = TokenExtractor(self.config)
         self._bearer = self._tokens.bearer_bytes
-        self._all_protected = self._policy.all_protected
-        self._read_cookies = self.config.cookie_name is not None
-        self._read_query = self.config.query_param is not None
-        self._preflight_passes = not self.config.protect_preflight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]

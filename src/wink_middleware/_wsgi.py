@@ -6,20 +6,19 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Unpack, cast
 
-from wink_middleware._config import WinkConfig, WinkOptions, resolve_config
+from wink_middleware._adapter import Adapter
+from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
     MissingToken,
-    WinkConfigError,
 )
 from wink_middleware._get_profile import WSGI_KEY
-from wink_middleware._policy import Access, PathPolicy
+from wink_middleware._policy import Access
 from wink_middleware._profile import WinkProfile
 from wink_middleware._responses import render
 from wink_middleware._sync_verifier import WinkVerifier
-from wink_middleware._tokens import TokenExtractor
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -30,7 +29,7 @@ _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
 
 
-class WinkWSGIMiddleware:
+class WinkWSGIMiddleware(Adapter[WinkVerifier]):
     """Protects a WSGI app (Flask, Django, any PEP 3333 app) with Wink Login.
 
     ``WinkWSGIMiddleware(app, config=WinkConfig(...))``, or the config's fields as keyword options
@@ -49,25 +48,12 @@ class WinkWSGIMiddleware:
         verifier: WinkVerifier | None = None,
         **options: Unpack[WinkOptions],
     ) -> None:
-        if verifier is not None:
-            if config is not None or options:
-                raise WinkConfigError("pass verifier= alone: its config is the middleware's")
-            if not isinstance(verifier, WinkVerifier):
-                raise WinkConfigError("verifier must be a WinkVerifier")
-            config = verifier.config
+        super().__init__(config, verifier, options, WinkVerifier)
         self.app = app
-        self.config = resolve_config(config, options)
-        self.verifier = verifier if verifier is not None else WinkVerifier(self.config)
         # A cache hit is the engine's lookup alone; only a miss goes through the verifier.
         self._lookup = self.verifier._core.lookup
         self._resolve = self.verifier._resolve
-        self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
-        self._tokens = TokenExtractor(self.config)
         self._bearer = self._tokens.bearer
-        self._all_protected = self._policy.all_protected
-        self._read_cookies = self.config.cookie_name is not None
-        self._read_query = self.config.query_param is not None
-        self._preflight_passes = not self.config.protect_preflight
         self._remote_user = self.config.remote_user
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
