@@ -21,7 +21,6 @@ __all__ = ["WinkMiddleware"]
 _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
 _AUTHENTICATED = ("authenticated",)
-_MISS = Miss("", "", None)
 
 
 class WinkMiddleware(Adapter[AsyncWinkVerifier]):
