@@ -93,7 +93,8 @@ def run(*, rounds: int, n: int) -> list[Row]:
             section,
             "overhead ratio (c-a)/(b-a)",
             f"{ratio:.2f} (rounds {per_round[0]:.2f}..{per_round[-1]:.2f})",
-            "≤ 1.0 req, ≤ 0.6 goal",
-            ratio <= 0.6 if ratio <= 1.0 else False,
+            "≤ 1.0 required",
+            ratio <= 1.0,
         ),
+        Row(section, "overhead ratio, stretch goal", f"{ratio:.2f}", "≤ 0.6 goal", ratio <= 0.6),
     ]
