@@ -828,3 +828,18 @@ def test_close_closes_the_verifiers_client() -> None:
     client = middleware.verifier._get_client()
     middleware.close()
     assert client.is_closed
+
+
+def test_a_lone_surrogate_in_the_authorization_value_is_a_400_not_a_crash() -> None:
+    from tests.sync_stub import SyncWinkStub, sync_verifier
+    from wink_middleware import WinkWSGIMiddleware
+
+    stub = SyncWinkStub()
+    middleware = WinkWSGIMiddleware(
+        lambda environ, start_response: [b"ok"], verifier=sync_verifier(stub)
+    )
+    statuses: list[str] = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_AUTHORIZATION": "Bearer ab\udcffcd"}
+    middleware(environ, lambda status, headers, exc_info=None: statuses.append(status))  # type: ignore[arg-type]
+    assert statuses == ["400 Bad Request"]
+    assert stub.calls == 0

@@ -256,7 +256,9 @@ class VerifierCore:
         ``token`` must be non-empty and within ``max_token_length``; its b64token syntax is
         checked here on a miss (:class:`InvalidRequest`), before anything is remembered about it.
         """
-        return self.lookup_bytes(token.encode())
+        # surrogatepass: a lone surrogate (no WSGI server should send one) fails the syntax check on
+        # the miss instead of raising here.
+        return self.lookup_bytes(token.encode("utf-8", "surrogatepass"))
 
     def lookup_bytes(self, raw: bytes) -> WinkProfile | Miss:
         """:meth:`lookup` for a token still in bytes (an ASGI header value): a hit never decodes it."""
