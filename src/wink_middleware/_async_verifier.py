@@ -8,7 +8,7 @@ from types import TracebackType
 import httpx
 
 from wink_middleware._cache import ProfileCache
-from wink_middleware._client import async_post, make_async_client, translate
+from wink_middleware._client import async_post, make_async_client
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Clock, Miss, VerifierBase
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
@@ -90,10 +90,7 @@ class AsyncWinkVerifier(VerifierBase):
                 async with asyncio.timeout(plan.attempt_timeout()):
                     status, headers, content = await async_post(client, core.url, body)
             except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
-                error = translate(exc)
-                core.io_failed(miss, error)
-                if not isinstance(error, WinkUnavailable):
-                    raise error from exc
+                error = core.io_failed(miss, exc)
             else:
                 try:
                     return core.judge(miss, status, headers, content)

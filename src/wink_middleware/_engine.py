@@ -23,6 +23,7 @@ from wink_middleware._cache import (
     ProfileCache,
     ThreadSafeMemoryCache,
 )
+from wink_middleware._client import translate
 from wink_middleware._config import WinkConfig
 from wink_middleware._exceptions import (
     AuthenticationFailed,
@@ -342,15 +343,17 @@ class VerifierCore:
         self.breaker.success()
         return profile
 
-    def io_failed(self, miss: Miss, error: WinkUnavailable | WinkBadResponse) -> None:
-        """Count and log an I/O failure already translated by the client layer."""
+    def io_failed(self, miss: Miss, exc: Exception) -> WinkUnavailable:
+        """Translate, count and log an I/O error: return it if transient (worth a retry), else raise."""
+        error = translate(exc)
         if isinstance(error, WinkUnavailable):
             self._transient()
             logger.warning("Wink call for token %s failed: %s", miss.fp, error.description)
-        else:
-            self.stats.wink_failures["bad_response"] += 1
-            self.breaker.success()
-            logger.error("bad answer from Wink for token %s: %s", miss.fp, error.description)
+            return error
+        self.stats.wink_failures["bad_response"] += 1
+        self.breaker.success()
+        logger.error("bad answer from Wink for token %s: %s", miss.fp, error.description)
+        raise error from exc
 
     def _transient(self) -> None:
         self.stats.wink_failures["unavailable"] += 1

@@ -15,7 +15,7 @@ from types import TracebackType
 import httpx
 
 from wink_middleware._cache import ProfileCache
-from wink_middleware._client import make_sync_client, sync_post, translate
+from wink_middleware._client import make_sync_client, sync_post
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Clock, Miss, VerifierBase
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
@@ -150,10 +150,7 @@ class WinkVerifier(VerifierBase):
                 # the client under this call.
                 if type(exc) is RuntimeError and not client.is_closed:
                     raise
-                error = translate(exc)
-                core.io_failed(miss, error)
-                if not isinstance(error, WinkUnavailable):
-                    raise error from exc
+                error = core.io_failed(miss, exc)
             else:
                 try:
                     return core.judge(miss, status, headers, content)
