@@ -31,6 +31,7 @@ __all__ = [
     "alternate",
     "jwt",
     "median",
+    "overhead_rows",
     "percentile",
     "profile_body",
     "wink_config",
@@ -62,6 +63,36 @@ class Row:
 def median(values: Sequence[float]) -> float:
     """The median of ``values``."""
     return statistics.median(values)
+
+
+def overhead_rows(
+    section: str, timings: Mapping[str, Sequence[float]], labels: Sequence[str]
+) -> list[Row]:
+    """Rows for (a) bare, (b) reference and (c) Wink timings, and the ratio (c-a)/(b-a).
+
+    ``timings`` holds per-round seconds under keys "bare", "reference" and "wink"; ``labels`` names
+    the three variants.
+    """
+    bare, ref, wink = (median(timings[k]) * 1e6 for k in ("bare", "reference", "wink"))
+    ratio = (wink - bare) / (ref - bare)
+    # Per-round ratios show how much the verdict moves with the machine's noise.
+    per_round = sorted(
+        (w - b) / (r - b)
+        for b, r, w in zip(timings["bare"], timings["reference"], timings["wink"], strict=True)
+    )
+    return [
+        Row(section, f"(a) {labels[0]}", f"{bare:.2f} µs/req"),
+        Row(section, f"(b) {labels[1]}", f"{ref:.2f} µs/req (+{ref - bare:.2f})"),
+        Row(section, f"(c) {labels[2]}", f"{wink:.2f} µs/req (+{wink - bare:.2f})"),
+        Row(
+            section,
+            "overhead ratio (c-a)/(b-a)",
+            f"{ratio:.2f} (rounds {per_round[0]:.2f}..{per_round[-1]:.2f})",
+            "≤ 1.0 required",
+            ratio <= 1.0,
+        ),
+        Row(section, "overhead ratio, stretch goal", f"{ratio:.2f}", "≤ 0.6 goal", ratio <= 0.6),
+    ]
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
