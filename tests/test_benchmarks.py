@@ -9,6 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+
 from benchmarks import (
     bench_asgi,
     bench_coalesce,
@@ -20,8 +23,6 @@ from benchmarks import (
 )
 from benchmarks._harness import Row, alternate, jwt, percentile
 from benchmarks.run import main, render
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 
 
 def test_jwt_of_the_hit_benchmarks_is_about_one_kilobyte() -> None:
