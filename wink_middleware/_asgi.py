@@ -66,6 +66,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
                 path = path[len(root_path) :] or "/"
             access = self._policy.access(path)
             if access is _PUBLIC:
+                _anonymous(scope)
                 await self.app(scope, receive, send)
                 return
 
@@ -101,6 +102,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             if access is _PROTECTED:
                 await self._deny(scope, receive, send, exc)
                 return
+            scope["wink"] = None
             scope["user"] = UnauthenticatedUser()
             scope["auth"] = AuthCredentials()
             await self.app(scope, receive, send)
@@ -156,6 +158,13 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
     async def aclose(self) -> None:
         """Close the verifier's HTTP client (also done when the app's lifespan shuts down)."""
         await self.verifier.aclose()
+
+
+def _anonymous(scope: Scope) -> None:
+    # setdefault: an outer authentication middleware's user is kept on a path we do not check.
+    scope.setdefault("wink", None)
+    scope.setdefault("user", UnauthenticatedUser())
+    scope.setdefault("auth", AuthCredentials())
 
 
 def _is_preflight(scope: Scope) -> bool:
