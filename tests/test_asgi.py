@@ -263,8 +263,22 @@ async def test_public_paths_skip_authentication(path: str) -> None:
     middleware, app, stub = build(public_paths=["/health", "/docs*"])
     response = await call(middleware, path, headers={"Authorization": "Bearer bad token"})
     assert response.status_code == 200
-    assert "wink" not in app.scopes[0] and "user" not in app.scopes[0]
+    scope = app.scopes[0]
+    assert scope["wink"] is None and get_profile(scope) is None
+    assert isinstance(scope["user"], UnauthenticatedUser) and scope["auth"].scopes == []
     assert stub.calls == 0
+
+
+async def test_public_path_keeps_an_outer_middlewares_user() -> None:
+    middleware, app, _ = build(public_paths=["/health"])
+    outer_user = object()
+
+    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["user"] = outer_user
+        await middleware(scope, receive, send)
+
+    await call(outer, "/health")
+    assert app.scopes[0]["user"] is outer_user
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/health/x", "/doc", "/api"])
