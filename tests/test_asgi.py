@@ -334,12 +334,62 @@ async def test_paths_match_without_root_path() -> None:
 PREFLIGHT = {"Origin": "https://front.test", "Access-Control-Request-Method": "POST"}
 
 
-async def test_cors_preflight_passes_untouched() -> None:
+async def cors_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """A method-agnostic app behind its own CORS layer: answers preflights with CORS headers."""
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"6")]
+    if scope["method"] == "OPTIONS":
+        headers.append((b"access-control-allow-origin", b"https://front.test"))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"secret"})
+
+
+async def test_cors_preflight_with_a_cors_answer_passes_without_its_body() -> None:
+    stub = WinkStub()
+    verifier = AsyncWinkVerifier(config(), client=stub.client(), clock=FakeClock())
+    response = await call(
+        WinkMiddleware(cors_app, verifier=verifier), method="OPTIONS", headers=PREFLIGHT
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://front.test"
+    assert response.content == b"" and response.headers["content-length"] == "0"
+    assert stub.calls == 0
+
+
+async def test_cors_preflight_reaching_a_method_agnostic_handler_gets_the_tokenless_401() -> None:
     middleware, app, stub = build()
     response = await call(middleware, method="OPTIONS", headers=PREFLIGHT)
-    assert response.status_code == 200
-    assert "user" not in app.scopes[0]
+    assert response.status_code == 401
+    assert response.json()["error"] == "missing_token"
+    assert b"user" not in response.content
+    assert isinstance(app.scopes[0]["user"], UnauthenticatedUser)
     assert stub.calls == 0
+
+
+async def test_cors_preflight_through_starlettes_cors_middleware_keeps_working() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.routing import Route
+
+    async def secret(request: Any) -> Response:
+        return PlainTextResponse("secret")
+
+    inner = Starlette(
+        routes=[Route("/api", secret, methods=["GET", "POST"])],
+        middleware=[
+            Middleware(CORSMiddleware, allow_origins=["https://front.test"], allow_methods=["*"])
+        ],
+    )
+    verifier = AsyncWinkVerifier(config(), client=WinkStub().client(), clock=FakeClock())
+    middleware = WinkMiddleware(inner, verifier=verifier)
+    response = await call(middleware, method="OPTIONS", headers=PREFLIGHT)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://front.test"
+    assert "POST" in response.headers["access-control-allow-methods"]
+    # Starlette's CORS layer refuses a disallowed origin with a 400 without CORS headers: the
+    # middleware turns that into the answer a token-less request gets.
+    evil = {"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+    assert (await call(middleware, method="OPTIONS", headers=evil)).status_code == 401
 
 
 async def test_options_without_preflight_headers_is_protected() -> None:

@@ -47,6 +47,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# A CORS preflight without a token: a method-agnostic example must not serve it its content.
+PREFLIGHT = {"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+
+
 def test_every_example_has_a_test_and_a_run_command() -> None:
     names = {path.stem for path in EXAMPLES.glob("*.py")} - {"__init__"}
     tested = {
@@ -98,6 +102,7 @@ def test_plain_asgi_example(wink: WinkEmulator) -> None:
         assert ok.status_code == 200
         assert ok.json()["hello"] == "Ada Lovelace"
         assert client.get("/").status_code == 401
+        assert client.options("/", headers=PREFLIGHT).status_code == 401
 
 
 def test_websocket_app_example(wink: WinkEmulator) -> None:
@@ -144,6 +149,7 @@ def test_django_app_example(wink: WinkEmulator) -> None:
         assert ok.json() == {"user_id": "user-42", "name": "Ada Lovelace", "remote_user": "user-42"}
         assert client.get("/me").status_code == 401
         assert client.get("/health").status_code == 200
+        assert client.options("/me", headers=PREFLIGHT).status_code == 401
     module.application.close()
 
 
@@ -156,4 +162,5 @@ def test_plain_wsgi_example(wink: WinkEmulator) -> None:
         missing = client.get("/")
         assert missing.status_code == 401
         assert missing.json()["error"] == "missing_token"
+        assert client.options("/", headers=PREFLIGHT).status_code == 401
     module.app.close()

@@ -375,10 +375,45 @@ def test_non_ascii_path_is_matched_as_utf8_text() -> None:
     assert built.direct(PATH_INFO="/caf\xe9\xff").code == 401
 
 
-def test_cors_preflight_passes_untouched() -> None:
+PREFLIGHT = {"Origin": "https://front.test", "Access-Control-Request-Method": "POST"}
+
+
+def cors_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """A method-agnostic app behind its own CORS layer: answers preflights with CORS headers."""
+    headers = [("Content-Type", "text/plain"), ("Content-Length", "6")]
+    if environ["REQUEST_METHOD"] == "OPTIONS":
+        headers.append(("Access-Control-Allow-Origin", "https://front.test"))
+    start_response("200 OK", headers)
+    return [b"secret"]
+
+
+def lazy_cors_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+    """:func:`cors_app` as a generator: it answers only when first iterated."""
+    yield from cors_app(environ, start_response)
+
+
+@pytest.mark.parametrize("app", [cors_app, lazy_cors_app])
+def test_cors_preflight_with_a_cors_answer_passes_without_its_body(app: WSGIApplication) -> None:
+    stub = SyncWinkStub()
+    verifier = WinkVerifier(config(), client=stub.client(), clock=FakeClock())
+    middleware = validator(WinkWSGIMiddleware(validator(app), verifier=verifier))
+    answer = call_wsgi(
+        middleware,
+        REQUEST_METHOD="OPTIONS",
+        HTTP_ORIGIN="https://front.test",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+    )
+    assert answer.code == 200
+    assert answer.header("Access-Control-Allow-Origin") == "https://front.test"
+    assert answer.body == b"" and answer.header("Content-Length") == "0"
+    assert stub.calls == 0
+
+
+def test_cors_preflight_reaching_a_method_agnostic_handler_gets_the_tokenless_401() -> None:
     built = Built()
-    headers = {"Origin": "https://front.test", "Access-Control-Request-Method": "POST"}
-    assert built.get(method="OPTIONS", headers=headers).status_code == 200
+    response = built.get(method="OPTIONS", headers=PREFLIGHT)
+    assert response.status_code == 401
+    assert response.json()["error"] == "missing_token"
     assert built.stub.calls == 0
 
 
@@ -579,7 +614,7 @@ def _on_error_page(environ: WSGIEnvironment, exc: AuthenticationFailed) -> WSGIA
                 "HTTP_ORIGIN": "https://x.test",
                 "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET",
             },
-            200,
+            401,  # the recorder answers without CORS headers: fail-closed
         ),
     ],
     ids=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Unpack
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -17,6 +18,8 @@ from wink_middleware._policy import Access
 from wink_middleware._responses import render, websocket_close_code
 
 __all__ = ["WinkMiddleware"]
+
+logger = logging.getLogger("wink_middleware")
 
 _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
@@ -84,7 +87,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             and scope["method"] == "OPTIONS"
             and _is_preflight(scope)
         ):
-            await self.app(scope, receive, send)
+            await self._preflight(scope, receive, send)
             return
 
         try:
@@ -114,9 +117,50 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         scope["auth"] = AuthCredentials(_AUTHENTICATED)
         await self.app(scope, receive, send)
 
+    async def _preflight(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass a CORS preflight on anonymous, fail-closed: only a CORS answer goes back.
+
+        A method-agnostic handler (a plain ASGI app, a Django function view) would otherwise serve
+        its protected content to anyone who adds ``Origin`` and ``Access-Control-Request-Method``.
+        So an answer carrying ``Access-Control-Allow-Origin`` is sent without its body, and any
+        other is replaced by the answer a request without a token gets.
+        """
+        _anonymous(scope)
+        answered = False
+
+        async def preflight_send(message: Message) -> None:
+            nonlocal answered
+            if answered or message["type"] != "http.response.start":
+                return  # the body, trailers, anything after the answer: dropped
+            answered = True
+            headers = message.get("headers") or []
+            if any(name.lower() == b"access-control-allow-origin" for name, _ in headers):
+                kept = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+                kept.append((b"content-length", b"0"))
+                await send(
+                    {"type": "http.response.start", "status": message["status"], "headers": kept}
+                )
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await self._deny(scope, receive, send, MissingToken())
+
+        try:
+            await self.app(scope, receive, preflight_send)
+        except Exception:
+            # An app that expects every request to carry a user may fail on an anonymous one:
+            # that is the token-less answer too, not a 500.
+            if answered:
+                raise
+            logger.info("the app raised on an anonymous CORS preflight: answered 401")
+            await self._deny(scope, receive, send, MissingToken())
+
     async def _deny(
         self, scope: Scope, receive: Receive, send: Send, exc: AuthenticationFailed
     ) -> None:
+        if scope["type"] == "websocket":
+            # Take the handshake's websocket.connect first: a server whose app answers before it
+            # logs "ASGI callable returned without completing handshake" as an ERROR.
+            await receive()
         on_error = self.config.on_error
         if on_error is not None:
             response = on_error(HTTPConnection(scope, receive), exc)

@@ -60,6 +60,7 @@ class AsyncWinkVerifier(VerifierBase):
         """Ask Wink about a cache miss: one shared call per token however many ask at once."""
         task = self._inflight.get(miss.key)
         if task is None or task.get_loop() is not asyncio.get_running_loop():
+            self._core.admit(len(self._inflight))
             self._core.stats.misses += 1
             task = asyncio.get_running_loop().create_task(self._fetch(miss))
             self._inflight[miss.key] = task

@@ -77,12 +77,16 @@ def _time_to_use(_key: str, entry: Entry, _now: float) -> float:
 class MemoryCache:
     """In-process cache on ``cachetools.TLRUCache``: at most ``maxsize`` entries, LRU evicted first.
 
-    Every read checks the entry's deadline against ``timer``. For one thread (an event loop); use
-    :class:`ThreadSafeMemoryCache` where threads share it.
+    Rejections live in a store of their own, a tenth of ``maxsize``: a flood of junk tokens evicts
+    other junk, never a verified user. Every read checks the entry's deadline against ``timer``.
+    For one thread (an event loop); use :class:`ThreadSafeMemoryCache` where threads share it.
     """
 
     def __init__(self, maxsize: int, timer: Callable[[], float]) -> None:
         self._data: TLRUCache[str, Entry] = TLRUCache(maxsize, _time_to_use, timer=timer)
+        self._rejected: TLRUCache[str, Entry] = TLRUCache(
+            max(1, maxsize // 10), _time_to_use, timer=timer
+        )
         self.maxsize = maxsize
 
     def get(self, key: str) -> Entry | None:
@@ -91,21 +95,29 @@ class MemoryCache:
         try:
             return self._data[key]
         except KeyError:
+            pass
+        try:
+            return self._rejected[key]
+        except KeyError:
             return None
 
     def set_positive(
         self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
     ) -> None:
+        self._rejected.pop(key, None)
         self._data[key] = Positive(profile, fresh_until, usable_until)
 
     def set_negative(self, key: str, description: str, usable_until: float) -> None:
-        self._data[key] = Negative(description, usable_until)
+        # A stale positive kept for stale-if-error must not shadow the newer rejection.
+        self._data.pop(key, None)
+        self._rejected[key] = Negative(description, usable_until)
 
     def delete(self, key: str) -> None:
         self._data.pop(key, None)
+        self._rejected.pop(key, None)
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + len(self._rejected)
 
 
 class ThreadSafeMemoryCache(MemoryCache):
@@ -120,10 +132,7 @@ class ThreadSafeMemoryCache(MemoryCache):
 
     def get(self, key: str) -> Entry | None:
         with self._lock:
-            try:
-                return self._data[key]
-            except KeyError:
-                return None
+            return super().get(key)
 
     def set_positive(
         self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float

@@ -34,8 +34,11 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
     "stale_if_error": ("WINK_STALE_IF_ERROR",),
     "breaker_threshold": ("WINK_BREAKER_THRESHOLD",),
     "breaker_cooldown": ("WINK_BREAKER_COOLDOWN",),
+    "max_pending": ("WINK_MAX_PENDING",),
 }
-_INT_OPTIONS = frozenset({"retries", "cache_size", "max_token_length", "breaker_threshold"})
+_INT_OPTIONS = frozenset(
+    {"retries", "cache_size", "max_token_length", "breaker_threshold", "max_pending"}
+)
 _FLOAT_OPTIONS = frozenset(
     {"timeout", "cache_ttl", "negative_ttl", "leeway", "stale_if_error", "breaker_cooldown"}
 )
@@ -74,6 +77,7 @@ class WinkConfig:
     realm: str = "wink"
     on_error: ErrorHandler | None = field(default=None, compare=False)
     remote_user: bool = True
+    max_pending: int = 256
 
     def __post_init__(self) -> None:
         for name in ("client_id", "client_secret"):
@@ -114,6 +118,8 @@ class WinkConfig:
             raise WinkConfigError("max_token_length must be >= 1")
         if self.breaker_threshold < 1:
             raise WinkConfigError("breaker_threshold must be >= 1")
+        if self.max_pending < 1:
+            raise WinkConfigError("max_pending must be >= 1")
         for name in ("public_paths", "optional_paths"):
             object.__setattr__(self, name, _path_patterns(name, getattr(self, name)))
         for name in ("cookie_name", "query_param"):
@@ -201,6 +207,7 @@ class WinkOptions(TypedDict, total=False):
     realm: str
     on_error: ErrorHandler | None
     remote_user: bool
+    max_pending: int
 
 
 def _is_simple_name(value: object) -> bool:

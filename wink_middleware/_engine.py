@@ -96,6 +96,7 @@ class VerifierStats:
     stale_served: int = 0
     breaker_opened: int = 0
     breaker_short_circuits: int = 0
+    overloaded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A plain copy, e.g. for a metrics endpoint."""
@@ -308,6 +309,16 @@ class VerifierCore:
         if not is_b64token(token):
             raise InvalidRequest("the bearer token is malformed")
         return token
+
+    def admit(self, pending: int) -> None:
+        """Refuse a new cold token while ``max_pending`` others are being verified with Wink.
+
+        Only Wink can tell a random well-formed token from a real one, so a flood of them costs a
+        call each; this bounds how many wait at once instead of queueing them without limit.
+        """
+        if pending >= self.config.max_pending:
+            self.stats.overloaded += 1
+            raise WinkUnavailable("too many tokens are being verified at once", retry_after=1)
 
     def request_body(self, miss: Miss) -> bytes:
         """The Verify Client body for this token."""

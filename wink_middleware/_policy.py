@@ -26,9 +26,18 @@ class _Patterns:
     __slots__ = ("exact", "prefixes")
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        patterns = tuple(patterns)
-        self.exact = frozenset(p for p in patterns if not p.endswith("*"))
-        self.prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for pattern in patterns:
+            if pattern.endswith("*"):
+                # "/docs*" and "/docs/*" both mean /docs, /docs/ and below, never /docsecret.
+                base = pattern[:-1].rstrip("/")
+                exact.update((base or "/", base + "/"))
+                prefixes.append(base + "/")
+            else:
+                exact.add(pattern)
+        self.exact = frozenset(exact)
+        self.prefixes = tuple(prefixes)
 
     def match(self, path: str) -> bool:
         return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
@@ -37,8 +46,9 @@ class _Patterns:
 class PathPolicy:
     """Matches a path (without ``root_path``) against public and optional patterns.
 
-    A pattern is an exact path (``"/health"``) or a prefix ending in ``*`` (``"/docs*"``). Public wins
-    over optional; everything else is protected.
+    A pattern is an exact path (``"/health"``) or a prefix ending in ``*`` that matches at a segment
+    boundary: ``"/docs*"`` (same as ``"/docs/*"``) matches ``/docs``, ``/docs/`` and ``/docs/x``, never
+    ``/docsecret``. Public wins over optional; everything else is protected.
     """
 
     def __init__(self, public: Iterable[str], optional: Iterable[str]) -> None:

@@ -144,8 +144,15 @@ def claim_exp(claims: Mapping[str, Any] | None) -> float | None:
     if claims is None:
         return None
     exp: object = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool) and math.isfinite(exp):
-        return float(exp)
+    if type(exp) is int:
+        # JSON integers are unbounded: 10**400 does not fit a float. Any exp beyond the float range
+        # lies far in the future, which is what it says.
+        try:
+            return float(exp)
+        except OverflowError:
+            return math.inf if exp > 0 else -math.inf
+    if type(exp) is float and not math.isnan(exp):
+        return exp
     return None
 
 

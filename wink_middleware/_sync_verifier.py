@@ -88,6 +88,7 @@ class WinkVerifier(VerifierBase):
             flight = self._inflight.get(miss.key)
             leading = flight is None
             if flight is None:
+                self._core.admit(len(self._inflight))
                 flight = self._inflight[miss.key] = _Flight()
                 self._core.stats.misses += 1
             else:

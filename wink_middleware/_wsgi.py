@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Unpack, cast
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["WinkWSGIMiddleware"]
+
+logger = logging.getLogger("wink_middleware")
 
 _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
@@ -74,7 +77,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
             and "HTTP_ORIGIN" in environ
             and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
         ):
-            return self.app(environ, start_response)
+            return self._preflight(environ, start_response)
 
         try:
             authorization = environ.get("HTTP_AUTHORIZATION")
@@ -103,6 +106,49 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
             environ["REMOTE_USER"] = profile.wink_token
         return self.app(environ, start_response)
 
+    def _preflight(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Pass a CORS preflight on anonymous, fail-closed: only a CORS answer goes back.
+
+        A method-agnostic view (a Django function view) would otherwise serve its protected content
+        to anyone who adds ``Origin`` and ``Access-Control-Request-Method``. So an answer carrying
+        ``Access-Control-Allow-Origin`` is sent without its body, and any other is replaced by the
+        answer a request without a token gets.
+        """
+        environ.setdefault(WSGI_KEY, None)
+        answer: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: object = None
+        ) -> Callable[[bytes], object]:
+            answer[:] = [(status, headers)]
+            return _discard
+
+        try:
+            result = self.app(environ, capture)
+            try:
+                # The app may answer lazily (a generator calls start_response on its first step).
+                for _ in result:
+                    if answer:
+                        break
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            # An app that expects every request to carry a user may fail on an anonymous one:
+            # that is the token-less answer too, not a 500.
+            logger.info("the app raised on an anonymous CORS preflight: answered 401")
+            answer.clear()
+        if answer:
+            status, headers = answer[0]
+            if any(name.lower() == "access-control-allow-origin" for name, _ in headers):
+                kept = [(n, v) for n, v in headers if n.lower() != "content-length"]
+                start_response(status, [*kept, ("Content-Length", "0")])
+                return []
+        return self._deny(environ, start_response, MissingToken())
+
     def _deny(
         self, environ: WSGIEnvironment, start_response: StartResponse, exc: AuthenticationFailed
     ) -> Iterable[bytes]:
@@ -121,6 +167,10 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
     def close(self) -> None:
         """Close the verifier's HTTP client (call it when the server shuts down)."""
         self.verifier.close()
+
+
+def _discard(_data: bytes) -> None:
+    return None
 
 
 def _one_credential(value: object) -> str:
