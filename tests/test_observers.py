@@ -12,10 +12,12 @@ from wink_middleware import WinkConfig
 from wink_middleware._events import (
     BREAKER,
     CACHE,
+    CACHE_EVENTS,
     INTEGRITY_FAILURE,
     INVALIDATION,
     REDIS_OP,
     REQUEST,
+    REQUEST_EVENTS,
     SINGLEFLIGHT,
     STALE_SERVED,
     WINK_CALL,
@@ -146,3 +148,13 @@ def test_bind_reaches_observers_that_have_it() -> None:
 
     ObserverSet([recorder, NoBind()]).bind(config)
     assert recorder.bound == [config]
+
+
+def test_prebuilt_events_cover_the_request_and_cache_vocabularies() -> None:
+    assert REQUEST_EVENTS["authenticated"] == WinkEvent(REQUEST, outcome="authenticated")
+    assert len(REQUEST_EVENTS) == 9
+    assert CACHE_EVENTS["local", "hit"] == WinkEvent(CACHE, outcome="hit", tier="local")
+    assert CACHE_EVENTS["shared", "error"] == WinkEvent(CACHE, outcome="error", tier="shared")
+    assert len(CACHE_EVENTS) == 10
+    with pytest.raises(TypeError):
+        REQUEST_EVENTS["x"] = WinkEvent(REQUEST)  # type: ignore[index]

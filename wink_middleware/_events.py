@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -52,10 +53,12 @@ if TYPE_CHECKING:
 __all__ = [
     "BREAKER",
     "CACHE",
+    "CACHE_EVENTS",
     "INTEGRITY_FAILURE",
     "INVALIDATION",
     "REDIS_OP",
     "REQUEST",
+    "REQUEST_EVENTS",
     "SINGLEFLIGHT",
     "STALE_SERVED",
     "WINK_CALL",
@@ -116,6 +119,22 @@ class WinkEvent:
     status_code: int | None = None
 
 
+# An event is immutable, so the hot path can emit these shared instances instead of building one per
+# request (building a frozen slotted dataclass costs ~0.7 µs; a dict lookup ~0.03 µs).
+#: The ``request`` event of each outcome, prebuilt.
+REQUEST_EVENTS: Mapping[str, WinkEvent] = MappingProxyType(
+    {outcome: WinkEvent(REQUEST, outcome=outcome) for outcome in REQUEST_OUTCOMES}
+)
+#: The ``cache`` event of each ``(tier, outcome)``, prebuilt.
+CACHE_EVENTS: Mapping[tuple[str, str], WinkEvent] = MappingProxyType(
+    {
+        (tier, outcome): WinkEvent(CACHE, outcome=outcome, tier=tier)
+        for tier in CACHE_TIERS
+        for outcome in CACHE_OUTCOMES
+    }
+)
+
+
 @runtime_checkable
 class Observer(Protocol):
     """Receives the engine's events: pass instances as ``WinkConfig(observers=[...])``.
@@ -138,7 +157,8 @@ class ObserverSet:
     (a warning naming the observer and the exception type) the first time that observer fails.
     An empty set is false, so the engine can test it before building an event: with no observer,
     a cache hit pays one truth test and nothing else. Building no event in that case is the
-    engine's job, not this class's.
+    engine's job, not this class's; when it does emit, :data:`REQUEST_EVENTS` and
+    :data:`CACHE_EVENTS` spare it building the per-request ones.
     """
 
     __slots__ = ("_failed", "_lock", "_observers")
