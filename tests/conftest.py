@@ -1,7 +1,8 @@
-"""Load the package's own pytest plugin (the ``wink_emulator`` fixtures) after coverage has started.
+"""Load the package's own pytest plugin (the ``wink_emulator`` fixtures) after coverage has started,
+and the real-Redis fixtures of ``tests/redis_fixtures.py``.
 
 pyproject's ``addopts`` blocks the ``pytest11`` entry point with ``-p no:wink_middleware``; the entry
 point itself is tested in ``test_emulator.py``, in a pytest run outside this project.
 """
 
-pytest_plugins = ["wink_middleware.testing.pytest_plugin"]
+pytest_plugins = ["wink_middleware.testing.pytest_plugin", "tests.redis_fixtures"]
