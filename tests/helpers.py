@@ -7,29 +7,24 @@ import json
 import time
 from typing import Any
 
+from wink_middleware.testing import FakeClock
+
+__all__ = [
+    "BASE_URL",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "NOW",
+    "VERIFY_URL",
+    "FakeClock",
+    "make_token",
+    "profile_json",
+]
+
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "s3cr3t-never-printed"
 BASE_URL = "https://wink.test"
 VERIFY_URL = f"{BASE_URL}/api/ConfidentialClient/verify-client"
 NOW = 1_800_000_000.0  # a fixed wall-clock instant (2027-01-15)
-
-
-class FakeClock:
-    """Wall and monotonic clocks that move only when a test says so."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.wall = now
-        self.mono = 1000.0
-
-    def time(self) -> float:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -41,6 +41,7 @@ from wink_middleware import (
 )
 from wink_middleware._cli import main as cli_main
 from wink_middleware._policy import Access, PathPolicy
+from wink_middleware._request import RequestView
 from wink_middleware.testing import WinkEmulator
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def test_star_patterns_match_at_a_segment_boundary_only(
     pattern: str, path: str, public: bool
 ) -> None:
     policy = PathPolicy([pattern], [])
-    assert (policy.access(path) is Access.PUBLIC) is public
+    assert (policy.access(RequestView(path, "GET", [])) is Access.PUBLIC) is public
 
 
 def test_static_star_does_not_make_staticadmin_public_on_either_adapter() -> None:

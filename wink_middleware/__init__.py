@@ -7,8 +7,10 @@ the token lives, and hands it to your handlers (:func:`get_profile`).
 
 from wink_middleware._asgi import WinkMiddleware
 from wink_middleware._async_verifier import AsyncWinkVerifier
+from wink_middleware._cache import ProfileCache
+from wink_middleware._clock import Clock, SystemClock
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import VerifierStats
+from wink_middleware._engine import Miss
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
@@ -21,6 +23,7 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._get_profile import get_profile
 from wink_middleware._profile import WinkProfile
+from wink_middleware._stats import VerifierStats
 from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._version import __version__
 from wink_middleware._wsgi import WinkWSGIMiddleware
@@ -28,8 +31,12 @@ from wink_middleware._wsgi import WinkWSGIMiddleware
 __all__ = [
     "AsyncWinkVerifier",
     "AuthenticationFailed",
+    "Clock",
     "InvalidRequest",
+    "Miss",
     "MissingToken",
+    "ProfileCache",
+    "SystemClock",
     "TokenRejected",
     "VerifierStats",
     "WinkBadResponse",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from wink_middleware._config import WinkConfig, WinkOptions, resolve_config
+from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
 from wink_middleware._engine import VerifierBase
 from wink_middleware._exceptions import WinkConfigError
 from wink_middleware._policy import PathPolicy
@@ -26,16 +26,34 @@ class Adapter(Generic[V]):
         verifier_type: type[V],
     ) -> None:
         if verifier is not None:
-            if config is not None or options:
-                raise WinkConfigError("pass verifier= alone: its config is the middleware's")
             if not isinstance(verifier, verifier_type):
                 raise WinkConfigError(f"verifier must be a {verifier_type.__name__}")
-            config = verifier.config
-        self.config = resolve_config(config, options)
-        self.verifier: V = verifier if verifier is not None else verifier_type(self.config)
-        self._policy = PathPolicy(self.config.public_paths, self.config.optional_paths)
-        self._all_protected = self._policy.all_protected
-        self._tokens = TokenExtractor(self.config)
-        self._read_cookies = self.config.cookie_name is not None
-        self._read_query = self.config.query_param is not None
-        self._preflight_passes = not self.config.protect_preflight
+            config = _beside_verifier(verifier.config, config, options)
+        else:
+            config = resolve_config(config, options)
+        self.config = config
+        self.verifier: V = verifier if verifier is not None else verifier_type(config)
+        self._policy = PathPolicy(
+            config.public_paths, config.optional_paths, protect_preflight=config.protect_preflight
+        )
+        self._tokens = TokenExtractor(config)
+        self._read_cookies = config.cookie_name is not None
+        self._read_query = config.query_param is not None
+        self._read_subprotocols = config.websocket_subprotocol is not None
+        self._anonymous_on_invalid = config.anonymous_on_invalid
+
+
+def _beside_verifier(base: WinkConfig, config: WinkConfig | None, options: Any) -> WinkConfig:
+    """The config of a middleware given ``verifier=``: the verifier's, with request options over it."""
+    if config is not None:
+        raise WinkConfigError(
+            "pass verifier= or config=, not both: the verifier carries its config"
+        )
+    not_for_requests = sorted(set(options) - REQUEST_OPTIONS)
+    if not_for_requests:
+        raise WinkConfigError(
+            f"{', '.join(not_for_requests)}: a verifier option cannot be passed next to verifier= "
+            "(set it on the verifier's WinkConfig); only request options can: "
+            + ", ".join(sorted(REQUEST_OPTIONS))
+        )
+    return base.replace(**options) if options else base

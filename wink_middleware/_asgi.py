@@ -15,6 +15,7 @@ from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._policy import Access
+from wink_middleware._request import RequestView
 from wink_middleware._responses import render, websocket_close_code
 
 __all__ = ["WinkMiddleware"]
@@ -22,7 +23,9 @@ __all__ = ["WinkMiddleware"]
 logger = logging.getLogger("wink_middleware")
 
 _PROTECTED = Access.PROTECTED
+_OPTIONAL = Access.OPTIONAL
 _PUBLIC = Access.PUBLIC
+_PREFLIGHT = Access.PREFLIGHT
 _AUTHENTICATED = ("authenticated",)
 
 
@@ -46,11 +49,11 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
     ) -> None:
         super().__init__(config, verifier, options, AsyncWinkVerifier)
         self.app = app
-        # A cache hit needs no coroutine: the engine's lookup answers it, and only a miss awaits
-        # the verifier (0.15-0.2 µs a request).
-        self._lookup = self.verifier._core.lookup_bytes
-        self._resolve = self.verifier._resolve
-        self._bearer = self._tokens.bearer_bytes
+        # Bound once: a cache hit is lookup() alone, with no coroutine; only a miss awaits resolve().
+        self._access = self._policy.access
+        self._extract = self._tokens.extract
+        self._lookup = self.verifier.lookup
+        self._resolve = self.verifier.resolve
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -60,44 +63,17 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
             return
 
-        if self._all_protected:
-            access = _PROTECTED
-        else:
-            path = scope["path"]
-            root_path = scope.get("root_path")
-            if root_path and path.startswith(root_path):
-                path = path[len(root_path) :] or "/"
-            access = self._policy.access(path)
-            if access is _PUBLIC:
-                _anonymous(scope)
-                await self.app(scope, receive, send)
-                return
-
-        authorization: list[bytes] = []
-        cookies: list[str] = []
-        read_cookies = self._read_cookies
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization.append(value)
-            elif read_cookies and name == b"cookie":
-                cookies.append(value.decode("latin-1"))
-        if (
-            self._preflight_passes
-            and scope_type == "http"
-            and scope["method"] == "OPTIONS"
-            and _is_preflight(scope)
-        ):
+        view = self._view(scope)
+        access = self._access(view)
+        if access is _PUBLIC:
+            _anonymous(scope)
+            await self.app(scope, receive, send)
+            return
+        if access is _PREFLIGHT:
             await self._preflight(scope, receive, send)
             return
-
         try:
-            if len(authorization) == 1:
-                token = self._bearer(authorization[0])
-            else:
-                query = scope.get("query_string", b"").decode("latin-1") if self._read_query else ""
-                token = self._tokens.extract(
-                    [v.decode("latin-1") for v in authorization], cookies, query
-                ).encode("latin-1")
+            token = self._extract(view)
             profile = self._lookup(token)
             if type(profile) is Miss:
                 profile = await self._resolve(profile)
@@ -105,17 +81,63 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             if access is _PROTECTED:
                 await self._deny(scope, receive, send, exc)
                 return
-            scope["wink"] = None
-            scope["user"] = UnauthenticatedUser()
-            scope["auth"] = AuthCredentials()
+            _anonymous(scope, replace=True)
             await self.app(scope, receive, send)
             return
         except AuthenticationFailed as exc:
+            # An outage (5xx) is never anonymous: it would silently sign a user out.
+            if access is _OPTIONAL and self._anonymous_on_invalid and exc.status_code < 500:
+                _anonymous(scope, replace=True)
+                scope["wink.error"] = exc
+                await self.app(scope, receive, send)
+                return
             await self._deny(scope, receive, send, exc)
             return
+        if view.subprotocols:
+            # The token travelled as a subprotocol: the app must not see (or echo) it.
+            offered = scope["subprotocols"]
+            scope["subprotocols"] = [p for p in offered if p.encode("latin-1") != token]
         scope["wink"] = scope["user"] = profile
         scope["auth"] = AuthCredentials(_AUTHENTICATED)
         await self.app(scope, receive, send)
+
+    def _view(self, scope: Scope) -> RequestView:
+        """What routing reads of this request, in one pass over its headers."""
+        path = scope["path"]
+        root_path = scope.get("root_path")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :] or "/"
+        method = scope.get("method", "GET")
+        if method != "OPTIONS" and not self._read_cookies:
+            # The common request: only Authorization matters.
+            authorization = [value for name, value in scope["headers"] if name == b"authorization"]
+            view = RequestView(path, method, authorization)
+        else:
+            authorization = []
+            cookies: list[str] = []
+            origin = request_method = False
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    authorization.append(value)
+                elif name == b"cookie":
+                    cookies.append(value.decode("latin-1"))
+                elif name == b"origin":
+                    origin = True
+                elif name == b"access-control-request-method":
+                    request_method = True
+            view = RequestView(
+                path,
+                method,
+                authorization,
+                origin=origin,
+                request_method=request_method,
+                cookies=cookies if self._read_cookies else None,
+            )
+        if self._read_query:
+            view.query = scope.get("query_string", b"").decode("latin-1")
+        if self._read_subprotocols and scope["type"] == "websocket":
+            view.subprotocols = scope.get("subprotocols") or None
+        return view
 
     async def _preflight(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass a CORS preflight on anonymous, fail-closed: only a CORS answer goes back.
@@ -204,18 +226,14 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         await self.verifier.aclose()
 
 
-def _anonymous(scope: Scope) -> None:
-    # setdefault: an outer authentication middleware's user is kept on a path we do not check.
-    scope.setdefault("wink", None)
-    scope.setdefault("user", UnauthenticatedUser())
-    scope.setdefault("auth", AuthCredentials())
-
-
-def _is_preflight(scope: Scope) -> bool:
-    origin = request_method = False
-    for name, _ in scope["headers"]:
-        if name == b"origin":
-            origin = True
-        elif name == b"access-control-request-method":
-            request_method = True
-    return origin and request_method
+def _anonymous(scope: Scope, *, replace: bool = False) -> None:
+    """Mark the request anonymous. Without ``replace`` (a path we do not check), an outer
+    authentication middleware's user is kept."""
+    if replace:
+        scope["wink"] = None
+        scope["user"] = UnauthenticatedUser()
+        scope["auth"] = AuthCredentials()
+    else:
+        scope.setdefault("wink", None)
+        scope.setdefault("user", UnauthenticatedUser())
+        scope.setdefault("auth", AuthCredentials())

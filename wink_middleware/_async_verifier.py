@@ -8,9 +8,10 @@ from types import TracebackType
 import httpx
 
 from wink_middleware._cache import ProfileCache
-from wink_middleware._client import async_post, make_async_client
+from wink_middleware._client import async_post, make_async_client, translate
+from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Clock, Miss, VerifierBase
+from wink_middleware._engine import Miss, VerifierBase, token_bytes
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 
@@ -39,35 +40,30 @@ class AsyncWinkVerifier(VerifierBase):
         super().__init__(config, clock=clock, cache=cache)
         self._client = client
         self._owns_client = client is None
-        self._inflight: dict[str, asyncio.Task[WinkProfile]] = {}
+        self._inflight: dict[bytes, asyncio.Task[WinkProfile]] = {}
 
     async def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
-        return await self.verify_checked(self._core.check_token(token))
-
-    async def verify_checked(self, token: str) -> WinkProfile:
-        """:meth:`verify` for a token whose length the caller checked (the middleware's).
-
-        Its b64token syntax is checked on a cache miss (:class:`InvalidRequest`), before Wink is
-        asked or anything is cached: a cached token was checked when it was cached.
-        """
-        found = self._core.lookup(token)
+        found = self.lookup(token_bytes(token))
         if type(found) is Miss:
-            return await self._resolve(found)
+            return await self.resolve(found)
         return found  # type: ignore[return-value]
 
-    async def _resolve(self, miss: Miss) -> WinkProfile:
-        """Ask Wink about a cache miss: one shared call per token however many ask at once."""
+    async def resolve(self, miss: Miss) -> WinkProfile:
+        """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
+
+        One shared call per token however many ask at once; a waiter that is cancelled does not
+        cancel the call the others wait for.
+        """
         task = self._inflight.get(miss.key)
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             self._core.admit(len(self._inflight))
-            self._core.stats.misses += 1
+            self.stats.add("misses")
             task = asyncio.get_running_loop().create_task(self._fetch(miss))
             self._inflight[miss.key] = task
             task.add_done_callback(_retrieve_exception)
         else:
-            self._core.stats.coalesced += 1
-        # shield: a waiter that is cancelled must not cancel the call the others wait for.
+            self.stats.add("coalesced")
         return await asyncio.shield(task)
 
     async def _fetch(self, miss: Miss) -> WinkProfile:
@@ -91,7 +87,7 @@ class AsyncWinkVerifier(VerifierBase):
                 async with asyncio.timeout(plan.attempt_timeout()):
                     status, headers, content = await async_post(client, core.url, body)
             except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
-                error = core.io_failed(miss, exc)
+                error = core.io_failed(miss, translate(exc))
             else:
                 try:
                     return core.judge(miss, status, headers, content)

@@ -52,25 +52,25 @@ Entry = Positive | Negative
 class ProfileCache(Protocol):
     """What the engine needs of a cache. Keys are token digests, never raw tokens."""
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: bytes) -> Entry | None:
         """The live entry for ``key`` (never one past its ``usable_until``), or ``None``."""
 
     def set_positive(
-        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+        self, key: bytes, profile: WinkProfile, fresh_until: float, usable_until: float
     ) -> None:
         """Remember a verified profile."""
 
-    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+    def set_negative(self, key: bytes, description: str, usable_until: float) -> None:
         """Remember a definitive rejection."""
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: bytes) -> None:
         """Forget ``key`` (no error if absent)."""
 
     def __len__(self) -> int:
         """How many entries are held (expired ones may still count until evicted)."""
 
 
-def _time_to_use(_key: str, entry: Entry, _now: float) -> float:
+def _time_to_use(_key: bytes, entry: Entry, _now: float) -> float:
     return entry.usable_until
 
 
@@ -83,13 +83,13 @@ class MemoryCache:
     """
 
     def __init__(self, maxsize: int, timer: Callable[[], float]) -> None:
-        self._data: TLRUCache[str, Entry] = TLRUCache(maxsize, _time_to_use, timer=timer)
-        self._rejected: TLRUCache[str, Entry] = TLRUCache(
+        self._data: TLRUCache[bytes, Entry] = TLRUCache(maxsize, _time_to_use, timer=timer)
+        self._rejected: TLRUCache[bytes, Entry] = TLRUCache(
             max(1, maxsize // 10), _time_to_use, timer=timer
         )
         self.maxsize = maxsize
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: bytes) -> Entry | None:
         # TLRUCache.get() is `key in self` then `self[key]`: two lookups and two timer reads. One
         # `self[key]` does the same checks (LRU touch, expiry) and is ~0.9 µs cheaper per hit.
         try:
@@ -102,17 +102,17 @@ class MemoryCache:
             return None
 
     def set_positive(
-        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+        self, key: bytes, profile: WinkProfile, fresh_until: float, usable_until: float
     ) -> None:
         self._rejected.pop(key, None)
         self._data[key] = Positive(profile, fresh_until, usable_until)
 
-    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+    def set_negative(self, key: bytes, description: str, usable_until: float) -> None:
         # A stale positive kept for stale-if-error must not shadow the newer rejection.
         self._data.pop(key, None)
         self._rejected[key] = Negative(description, usable_until)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: bytes) -> None:
         self._data.pop(key, None)
         self._rejected.pop(key, None)
 
@@ -130,21 +130,21 @@ class ThreadSafeMemoryCache(MemoryCache):
         super().__init__(maxsize, timer)
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: bytes) -> Entry | None:
         with self._lock:
             return super().get(key)
 
     def set_positive(
-        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+        self, key: bytes, profile: WinkProfile, fresh_until: float, usable_until: float
     ) -> None:
         with self._lock:
             super().set_positive(key, profile, fresh_until, usable_until)
 
-    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+    def set_negative(self, key: bytes, description: str, usable_until: float) -> None:
         with self._lock:
             super().set_negative(key, description, usable_until)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: bytes) -> None:
         with self._lock:
             super().delete(key)
 
@@ -158,18 +158,18 @@ class NullCache:
 
     maxsize = 0
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: bytes) -> Entry | None:
         return None
 
     def set_positive(
-        self, key: str, profile: WinkProfile, fresh_until: float, usable_until: float
+        self, key: bytes, profile: WinkProfile, fresh_until: float, usable_until: float
     ) -> None:
         return None
 
-    def set_negative(self, key: str, description: str, usable_until: float) -> None:
+    def set_negative(self, key: bytes, description: str, usable_until: float) -> None:
         return None
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: bytes) -> None:
         return None
 
     def __len__(self) -> int:

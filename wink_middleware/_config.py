@@ -10,7 +10,14 @@ from typing import Any, Literal, TypedDict
 
 from wink_middleware._exceptions import WinkConfigError
 
-__all__ = ["ENVIRONMENTS", "LEGACY_STAGE_BASE_URL", "WinkConfig", "WinkOptions", "resolve_config"]
+__all__ = [
+    "ENVIRONMENTS",
+    "LEGACY_STAGE_BASE_URL",
+    "REQUEST_OPTIONS",
+    "WinkConfig",
+    "WinkOptions",
+    "resolve_config",
+]
 
 ENVIRONMENTS: Mapping[str, str] = {
     "production": "https://api.winklogin.com",
@@ -42,9 +49,27 @@ _INT_OPTIONS = frozenset(
 _FLOAT_OPTIONS = frozenset(
     {"timeout", "cache_ttl", "negative_ttl", "leeway", "stale_if_error", "breaker_cooldown"}
 )
-_BOOL_OPTIONS = frozenset({"precheck", "protect_preflight", "remote_user"})
+_BOOL_OPTIONS = frozenset({"precheck", "protect_preflight", "remote_user", "anonymous_on_invalid"})
 
 ErrorHandler = Callable[[Any, Any], Any]
+
+#: Options that shape how a middleware treats requests, not how tokens are verified: a middleware
+#: given ``verifier=`` may still take these, so apps sharing one verifier keep their own policy.
+REQUEST_OPTIONS = frozenset(
+    {
+        "public_paths",
+        "optional_paths",
+        "protect_preflight",
+        "cookie_name",
+        "query_param",
+        "websocket_subprotocol",
+        "max_token_length",
+        "realm",
+        "on_error",
+        "remote_user",
+        "anonymous_on_invalid",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +103,8 @@ class WinkConfig:
     on_error: ErrorHandler | None = field(default=None, compare=False)
     remote_user: bool = True
     max_pending: int = 256
+    anonymous_on_invalid: bool = False
+    websocket_subprotocol: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("client_id", "client_secret"):
@@ -122,7 +149,7 @@ class WinkConfig:
             raise WinkConfigError("max_pending must be >= 1")
         for name in ("public_paths", "optional_paths"):
             object.__setattr__(self, name, _path_patterns(name, getattr(self, name)))
-        for name in ("cookie_name", "query_param"):
+        for name in ("cookie_name", "query_param", "websocket_subprotocol"):
             value = getattr(self, name)
             if value is not None and not _is_simple_name(value):
                 raise WinkConfigError(
@@ -208,6 +235,8 @@ class WinkOptions(TypedDict, total=False):
     on_error: ErrorHandler | None
     remote_user: bool
     max_pending: int
+    anonymous_on_invalid: bool
+    websocket_subprotocol: str | None
 
 
 def _is_simple_name(value: object) -> bool:

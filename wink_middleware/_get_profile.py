@@ -7,10 +7,12 @@ from typing import Any
 
 from wink_middleware._profile import WinkProfile
 
-__all__ = ["WSGI_KEY", "get_profile"]
+__all__ = ["WSGI_ERROR_KEY", "WSGI_KEY", "get_profile"]
 
 #: Where WinkWSGIMiddleware puts the profile in the WSGI environ.
 WSGI_KEY = "wink.profile"
+#: Where it keeps the refusal it turned into anonymous (``anonymous_on_invalid``).
+WSGI_ERROR_KEY = "wink.error"
 #: Where WinkMiddleware puts the profile in the ASGI scope.
 ASGI_KEY = "wink"
 

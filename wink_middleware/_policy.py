@@ -5,21 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 
+from wink_middleware._request import RequestView
+
 __all__ = ["Access", "PathPolicy"]
 
 
 class Access(IntEnum):
-    """What a path asks of a request."""
+    """What a request must show."""
 
     PROTECTED = 0  # a valid token is required
     OPTIONAL = 1  # no token means anonymous; a bad token is still refused
     PUBLIC = 2  # no authentication at all
+    PREFLIGHT = 3  # a CORS preflight: anonymous, and only a CORS answer may come back
 
 
 # Module constants: reading an enum member through its class costs ~70 ns on Python 3.11.
 _PROTECTED = Access.PROTECTED
 _OPTIONAL = Access.OPTIONAL
 _PUBLIC = Access.PUBLIC
+_PREFLIGHT = Access.PREFLIGHT
 
 
 class _Patterns:
@@ -44,30 +48,34 @@ class _Patterns:
 
 
 class PathPolicy:
-    """Matches a path (without ``root_path``) against public and optional patterns.
+    """Decides what a request must show: its path (without ``root_path``) against the public and
+    optional patterns, and whether a CORS preflight passes without a token.
 
     A pattern is an exact path (``"/health"``) or a prefix ending in ``*`` that matches at a segment
     boundary: ``"/docs*"`` (same as ``"/docs/*"``) matches ``/docs``, ``/docs/`` and ``/docs/x``, never
     ``/docsecret``. Public wins over optional; everything else is protected.
     """
 
-    def __init__(self, public: Iterable[str], optional: Iterable[str]) -> None:
+    def __init__(
+        self, public: Iterable[str], optional: Iterable[str], *, protect_preflight: bool = False
+    ) -> None:
         self._public = _Patterns(public)
         self._optional = _Patterns(optional)
-        #: No public or optional pattern: every path is protected (adapters skip path matching).
-        self.all_protected = not (
+        self._preflight_passes = not protect_preflight
+        # No pattern at all: every path is protected and no path need be matched.
+        self._all_protected = not (
             self._public.exact
             or self._public.prefixes
             or self._optional.exact
             or self._optional.prefixes
         )
 
-    def access(self, path: str) -> Access:
-        """The access rule for ``path``."""
-        if self.all_protected:
-            return _PROTECTED
-        if self._public.match(path):
+    def access(self, view: RequestView) -> Access:
+        """What ``view`` must show."""
+        if not self._all_protected and self._public.match(view.path):
             return _PUBLIC
-        if self._optional.match(path):
+        if view.preflight and self._preflight_passes:
+            return _PREFLIGHT
+        if not self._all_protected and self._optional.match(view.path):
             return _OPTIONAL
         return _PROTECTED

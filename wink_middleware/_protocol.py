@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import math
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wink_middleware._exceptions import (
+    InvalidRequest,
     TokenRejected,
     WinkBadResponse,
     WinkUnavailable,
@@ -27,9 +29,9 @@ __all__ = [
     "MAX_BODY_BYTES",
     "REJECTED_STATUSES",
     "USER_AGENT",
+    "check_token",
     "classify_response",
     "fingerprint",
-    "is_b64token",
     "request_body",
     "request_headers",
     "unverified_claims",
@@ -44,19 +46,29 @@ USER_AGENT = f"wink-middleware/{__version__}"
 REJECTED_STATUSES = frozenset({400, 401, 403, 404})
 #: Transient answers: retried, never cached.
 _UNAVAILABLE_STATUSES = frozenset({408, 429})
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
 _RETRY_AFTER_MAX = 300
 DEFAULT_RETRY_AFTER = 5
 
 
-def is_b64token(token: str) -> bool:
-    """Whether ``token`` matches RFC 6750's ``b64token`` syntax."""
-    return _B64TOKEN.fullmatch(token) is not None
+def check_token(raw: bytes, max_length: int, what: str = "bearer token") -> bytes:
+    """The token rule, for every source and for ``verify()``: RFC 6750 ``b64token``, bounded length.
+
+    Raises :class:`InvalidRequest` naming ``what`` (e.g. ``"session cookie"``) when ``raw`` is empty,
+    longer than ``max_length`` bytes, or not a b64token; returns ``raw`` otherwise.
+    """
+    if not raw:
+        raise InvalidRequest(f"the {what} is empty")
+    if len(raw) > max_length:
+        raise InvalidRequest(f"the {what} is longer than {max_length} bytes")
+    if _B64TOKEN.fullmatch(raw) is None:
+        raise InvalidRequest(f"the {what} is malformed")
+    return raw
 
 
-def fingerprint(digest: str) -> str:
+def fingerprint(raw: bytes) -> str:
     """The loggable form of a token: the first 8 hex digits of its sha256."""
-    return digest[:8]
+    return hashlib.sha256(raw).hexdigest()[:8]
 
 
 def request_headers() -> dict[str, str]:
@@ -121,18 +133,18 @@ def parse_retry_after(value: str | None) -> int:
     return DEFAULT_RETRY_AFTER
 
 
-def unverified_claims(token: str) -> dict[str, Any] | None:
+def unverified_claims(token: bytes) -> dict[str, Any] | None:
     """The JWT payload of ``token`` *without verifying it*, or ``None`` if it is not a JWT.
 
     Used only to reject early (expired, another client) and to bound cache lifetimes: a token is
     never accepted on these claims.
     """
-    parts = token.split(".")
+    parts = token.split(b".")
     if len(parts) != 3 or not parts[1]:
         return None
     payload = parts[1]
     try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        raw = base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))
         claims = json.loads(raw)
     except (binascii.Error, ValueError, RecursionError):
         return None

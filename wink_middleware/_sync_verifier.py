@@ -10,21 +10,21 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import httpx
 
 from wink_middleware._cache import ProfileCache
-from wink_middleware._client import make_sync_client, sync_post
+from wink_middleware._client import make_sync_client, sync_post, translate
+from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Clock, Miss, VerifierBase
+from wink_middleware._engine import Miss, VerifierBase, token_bytes
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 
 __all__ = ["WinkVerifier"]
 
-# Tests replace this to move a fake clock instead of waiting.
-_sleep = time.sleep
 # How much longer than the leader's own deadline a waiting thread gives it before giving up.
 _WAIT_GRACE = 1.0
 
@@ -62,37 +62,34 @@ class WinkVerifier(VerifierBase):
         self._client = client
         self._owns_client = client is None
         self._client_lock = threading.Lock()
-        self._inflight: dict[str, _Flight] = {}
+        self._inflight: dict[bytes, _Flight] = {}
+        # Backoff between attempts: the clock's own sleep if it has one (a fake clock moves instead).
+        self._sleep: Callable[[float], object] = getattr(self._core.clock, "sleep", time.sleep)
         self._inflight_lock = threading.Lock()
         # The leader finishes within its retry plan's deadline; a waiter gives it that and a grace.
         self._wait_timeout = config.timeout * (config.retries + 1) + _WAIT_GRACE
 
     def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
-        return self.verify_checked(self._core.check_token(token))
-
-    def verify_checked(self, token: str) -> WinkProfile:
-        """:meth:`verify` for a token whose length the caller checked (the middleware's).
-
-        Its b64token syntax is checked on a cache miss (:class:`InvalidRequest`), before Wink is
-        asked or anything is cached: a cached token was checked when it was cached.
-        """
-        found = self._core.lookup(token)
+        found = self.lookup(token_bytes(token))
         if type(found) is Miss:
-            return self._resolve(found)
+            return self.resolve(found)
         return found  # type: ignore[return-value]
 
-    def _resolve(self, miss: Miss) -> WinkProfile:
-        """Ask Wink about a cache miss: one shared call per token however many threads ask."""
+    def resolve(self, miss: Miss) -> WinkProfile:
+        """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
+
+        One shared call per token however many threads ask at once.
+        """
         with self._inflight_lock:
             flight = self._inflight.get(miss.key)
             leading = flight is None
             if flight is None:
                 self._core.admit(len(self._inflight))
                 flight = self._inflight[miss.key] = _Flight()
-                self._core.stats.misses += 1
+                self.stats.add("misses")
             else:
-                self._core.stats.coalesced += 1
+                self.stats.add("coalesced")
         if leading:
             return self._lead(miss, flight)
         return self._follow(flight)
@@ -151,7 +148,7 @@ class WinkVerifier(VerifierBase):
                 # the client under this call.
                 if type(exc) is RuntimeError and not client.is_closed:
                     raise
-                error = core.io_failed(miss, exc)
+                error = core.io_failed(miss, translate(exc))
             else:
                 try:
                     return core.judge(miss, status, headers, content)
@@ -160,7 +157,7 @@ class WinkVerifier(VerifierBase):
             delay = plan.next_delay()
             if delay is None:
                 raise error
-            _sleep(delay)
+            self._sleep(delay)
 
     def _get_client(self) -> httpx.Client:
         client = self._client

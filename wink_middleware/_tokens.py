@@ -1,8 +1,9 @@
-"""Pull the bearer token out of a request: Authorization header, then cookie, then query parameter.
+"""Pull the bearer token out of a request: Authorization header, then cookie, subprotocol, query.
 
-Works on text (latin-1 decoded header values), so both adapters share it. Rules (RFC 6750):
-no credentials or another scheme is *missing*; ``Bearer`` with an empty, oversize or ill-formed
-credential, or several Authorization headers, is an *invalid request*.
+Rules (RFC 6750): no credentials or another scheme is *missing*; ``Bearer`` with an empty, oversize or
+ill-formed credential, or several Authorization headers, is an *invalid request*. The length and
+b64token rule is :func:`~wink_middleware._protocol.check_token`, the one every source and
+``verify()`` use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from urllib.parse import parse_qsl
 
 from wink_middleware._config import WinkConfig
 from wink_middleware._exceptions import InvalidRequest, MissingToken
-from wink_middleware._protocol import is_b64token
+from wink_middleware._protocol import check_token
+from wink_middleware._request import RequestView
 
 __all__ = ["TokenExtractor"]
 
@@ -19,77 +21,62 @@ _MISSING = MissingToken()
 
 
 class TokenExtractor:
-    """Extracts and checks the token according to a :class:`WinkConfig`."""
+    """Extracts the token of a :class:`RequestView` according to a :class:`WinkConfig`."""
 
-    __slots__ = ("cookie_name", "max_length", "query_param")
+    __slots__ = ("cookie_name", "max_length", "query_param", "subprotocol")
 
     def __init__(self, config: WinkConfig) -> None:
         self.max_length = config.max_token_length
         self.cookie_name = config.cookie_name
         self.query_param = config.query_param
+        self.subprotocol = config.websocket_subprotocol
 
-    def extract(self, authorization: list[str], cookies: list[str], query_string: str) -> str:
+    def extract(self, view: RequestView) -> bytes:
         """The token, or raise :class:`MissingToken` / :class:`InvalidRequest`.
 
-        ``authorization`` holds every Authorization header value, ``cookies`` every Cookie header value.
+        The Authorization header's credential is checked for length only: its b64token syntax is
+        checked by the verifier on a cache miss (a hit proves it, since only checked tokens are
+        cached), which saves a regex over the whole token on every cached request.
         """
+        authorization = view.authorization
         if authorization:
             if len(authorization) > 1:
                 raise InvalidRequest("more than one Authorization header was sent")
-            return self.from_header(authorization[0])
-        if self.cookie_name is not None and cookies:
-            token = self._from_cookies(cookies)
+            return self.bearer(authorization[0])
+        if view.cookies:
+            token = self._from_cookies(view.cookies)
             if token is not None:
                 return token
-        if self.query_param is not None and query_string:
-            token = self._from_query(query_string)
+        if view.subprotocols:
+            token = self._from_subprotocols(view.subprotocols)
+            if token is not None:
+                return token
+        if view.query:
+            token = self._from_query(view.query)
             if token is not None:
                 return token
         raise _MISSING
 
-    def from_header(self, value: str) -> str:
-        """The bearer credential of one Authorization header value."""
-        return self.check(self.bearer(value), "bearer token")
-
-    def bearer(self, value: str) -> str:
-        """:meth:`from_header` less the b64token syntax check, for a caller that verifies next.
-
-        The verifier checks the syntax on a cache miss, with the same message; a cache hit proves
-        it, since only checked tokens are ever cached. That saves a regex over the whole token
-        (1.5 µs for 1 KB) on every cached request.
-        """
-        scheme, _, credential = value.strip(" \t").partition(" ")
-        if scheme != "Bearer" and scheme.lower() != "bearer":
-            raise _MISSING
-        credential = credential.strip(" ")
-        if not credential or len(credential) > self.max_length:
-            self.check(credential, "bearer token")  # raises, with check()'s message
-        return credential
-
-    def bearer_bytes(self, value: bytes) -> bytes:
-        """:meth:`bearer` for a raw ASGI header value, keeping the credential in bytes.
-
-        The common shape (``Bearer <token>``) is cut without decoding: a cache hit then hashes the
-        bytes as they came. Anything else takes :meth:`bearer`'s path, with its answers.
-        """
+    def bearer(self, value: bytes) -> bytes:
+        """The credential of one ``Authorization`` value, in bytes as it came."""
+        # The common shape, `Bearer <token>`, is cut without decoding.
         if value[:7].lower() == b"bearer ":
             credential = value[7:].strip(b" ")
-            if credential and len(credential) <= self.max_length:
+            if credential and len(credential) <= self.max_length and b"," not in credential:
                 return credential
-        return self.bearer(value.decode("latin-1")).encode("latin-1")
+        scheme, _, credential = value.strip(b" \t").partition(b" ")
+        if scheme.lower() != b"bearer":
+            if b"," in value and _names_bearer(value):
+                raise InvalidRequest("the Authorization header holds more than one value")
+            raise _MISSING
+        credential = credential.strip(b" ")
+        if b"," in credential and _names_bearer(credential):
+            # A WSGI server joins repeated headers with ", ": a bearer token cannot hold a comma.
+            raise InvalidRequest("the Authorization header holds more than one value")
+        return check_token(credential, self.max_length)
 
-    def check(self, credential: str, what: str) -> str:
-        """Check a credential's length and b64token syntax."""
-        if not credential:
-            raise InvalidRequest(f"the {what} is empty")
-        if len(credential) > self.max_length:
-            raise InvalidRequest(f"the {what} is longer than {self.max_length} bytes")
-        if not is_b64token(credential):
-            raise InvalidRequest(f"the {what} is malformed")
-        return credential
-
-    def _from_cookies(self, cookies: list[str]) -> str | None:
-        found: str | None = None
+    def _from_cookies(self, cookies: list[str]) -> bytes | None:
+        found: bytes | None = None
         for header in cookies:
             for part in header.split(";"):
                 name, sep, value = part.strip().partition("=")
@@ -101,10 +88,20 @@ class TokenExtractor:
                     value = value.strip()
                     if len(value) >= 2 and value[0] == value[-1] == '"':
                         value = value[1:-1]
-                    found = self.check(value, f"{self.cookie_name} cookie")
+                    found = self._checked(value, f"{self.cookie_name} cookie")
         return found
 
-    def _from_query(self, query_string: str) -> str | None:
+    def _from_subprotocols(self, offered: list[str]) -> bytes | None:
+        # `Sec-WebSocket-Protocol: wink.bearer, <token>`: the token is the entry after the marker.
+        try:
+            at = offered.index(self.subprotocol)  # type: ignore[arg-type]
+        except ValueError:
+            return None
+        if at + 1 >= len(offered):
+            raise InvalidRequest(f"the {self.subprotocol} subprotocol carries no token")
+        return self._checked(offered[at + 1], f"{self.subprotocol} subprotocol token")
+
+    def _from_query(self, query_string: str) -> bytes | None:
         values = [
             v for k, v in parse_qsl(query_string, keep_blank_values=True) if k == self.query_param
         ]
@@ -112,4 +109,18 @@ class TokenExtractor:
             return None
         if len(values) > 1:
             raise InvalidRequest(f"the {self.query_param} query parameter was sent more than once")
-        return self.check(values[0], f"{self.query_param} query parameter")
+        return self._checked(values[0], f"{self.query_param} query parameter")
+
+    def _checked(self, value: str, what: str) -> bytes:
+        try:
+            raw = value.encode("ascii")
+        except UnicodeEncodeError:
+            raise InvalidRequest(f"the {what} is malformed") from None
+        return check_token(raw, self.max_length, what)
+
+
+def _names_bearer(value: bytes) -> bool:
+    """Whether one of the comma-separated parts of ``value`` is a Bearer credential."""
+    return any(
+        part.strip(b" \t").partition(b" ")[0].lower() == b"bearer" for part in value.split(b",")
+    )

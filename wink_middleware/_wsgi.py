@@ -10,14 +10,11 @@ from typing import TYPE_CHECKING, Unpack, cast
 from wink_middleware._adapter import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
-from wink_middleware._exceptions import (
-    AuthenticationFailed,
-    InvalidRequest,
-    MissingToken,
-)
-from wink_middleware._get_profile import WSGI_KEY
+from wink_middleware._exceptions import AuthenticationFailed, MissingToken
+from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._policy import Access
 from wink_middleware._profile import WinkProfile
+from wink_middleware._request import RequestView
 from wink_middleware._responses import render
 from wink_middleware._sync_verifier import WinkVerifier
 
@@ -29,7 +26,11 @@ __all__ = ["WinkWSGIMiddleware"]
 logger = logging.getLogger("wink_middleware")
 
 _PROTECTED = Access.PROTECTED
+_OPTIONAL = Access.OPTIONAL
 _PUBLIC = Access.PUBLIC
+_PREFLIGHT = Access.PREFLIGHT
+# What an Authorization value a server did not give as text becomes: a malformed token (400).
+_UNREADABLE = b"Bearer \x7f"
 
 
 class WinkWSGIMiddleware(Adapter[WinkVerifier]):
@@ -53,46 +54,22 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
     ) -> None:
         super().__init__(config, verifier, options, WinkVerifier)
         self.app = app
-        # A cache hit is the engine's lookup alone; only a miss goes through the verifier.
-        self._lookup = self.verifier._core.lookup
-        self._resolve = self.verifier._resolve
-        self._bearer = self._tokens.bearer
+        # Bound once: a cache hit is lookup() alone; only a miss goes through resolve().
+        self._access = self._policy.access
+        self._extract = self._tokens.extract
+        self._lookup = self.verifier.lookup
+        self._resolve = self.verifier.resolve
         self._remote_user = self.config.remote_user
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._all_protected:
-            access = _PROTECTED
-        else:
-            path = environ.get("PATH_INFO") or "/"
-            if type(path) is not str:
-                path = "/"
-            elif not path.isascii():
-                path = _decode_path(path)
-            access = self._policy.access(path)
-            if access is _PUBLIC:
-                return self.app(environ, start_response)
-        if (
-            self._preflight_passes
-            and environ.get("REQUEST_METHOD") == "OPTIONS"
-            and "HTTP_ORIGIN" in environ
-            and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
-        ):
+        view = self._view(environ)
+        access = self._access(view)
+        if access is _PUBLIC:
+            return self.app(environ, start_response)
+        if access is _PREFLIGHT:
             return self._preflight(environ, start_response)
-
         try:
-            authorization = environ.get("HTTP_AUTHORIZATION")
-            if authorization is not None:
-                if type(authorization) is not str or "," in authorization:
-                    authorization = _one_credential(authorization)
-                # The b64token syntax is checked by the verifier on a cache miss (a hit proves it).
-                token = self._bearer(authorization)
-            else:
-                token = self._tokens.extract(
-                    [],
-                    [_text(environ.get("HTTP_COOKIE"))] if self._read_cookies else [],
-                    _text(environ.get("QUERY_STRING")) if self._read_query else "",
-                )
-            found = self._lookup(token)
+            found = self._lookup(self._extract(view))
             profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
         except MissingToken as exc:
             if access is _PROTECTED:
@@ -100,11 +77,44 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
             environ[WSGI_KEY] = None
             return self.app(environ, start_response)
         except AuthenticationFailed as exc:
+            # An outage (5xx) is never anonymous: it would silently sign a user out.
+            if access is _OPTIONAL and self._anonymous_on_invalid and exc.status_code < 500:
+                environ[WSGI_KEY] = None
+                environ[WSGI_ERROR_KEY] = exc
+                return self.app(environ, start_response)
             return self._deny(environ, start_response, exc)
         environ[WSGI_KEY] = profile
         if self._remote_user:
             environ["REMOTE_USER"] = profile.wink_token
         return self.app(environ, start_response)
+
+    def _view(self, environ: WSGIEnvironment) -> RequestView:
+        """What routing reads of this request (PEP 3333 text, the token as latin-1 bytes)."""
+        path = environ.get("PATH_INFO") or "/"
+        if type(path) is not str:
+            path = "/"
+        elif not path.isascii():
+            path = _decode_path(path)
+        method = environ.get("REQUEST_METHOD") or "GET"
+        value = environ.get("HTTP_AUTHORIZATION")
+        authorization = [] if value is None else [_header_bytes(value)]
+        if method == "OPTIONS":
+            view = RequestView(
+                path,
+                method,
+                authorization,
+                origin="HTTP_ORIGIN" in environ,
+                request_method="HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
+            )
+        else:
+            view = RequestView(path, method, authorization)
+        if self._read_cookies:
+            cookie = environ.get("HTTP_COOKIE")
+            view.cookies = [cookie] if type(cookie) is str else None
+        if self._read_query:
+            query = environ.get("QUERY_STRING")
+            view.query = query if type(query) is str else ""
+        return view
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -173,24 +183,14 @@ def _discard(_data: bytes) -> None:
     return None
 
 
-def _one_credential(value: object) -> str:
-    """The Authorization header, refusing several of them merged into one value.
-
-    A WSGI server joins repeated headers into one value with ``,`` and a bearer token cannot hold a
-    comma, so a comma next to a ``Bearer`` credential is an invalid request. (Two merged headers of
-    other schemes, or one Digest header, read as another scheme: a missing token.)
-    """
+def _header_bytes(value: object) -> bytes:
+    """A PEP 3333 header value (latin-1 text) back in the bytes it came as."""
     if type(value) is not str:
-        raise InvalidRequest("the Authorization header is not readable")
-    if "," in value:
-        for part in value.split(","):
-            if part.strip(" \t").partition(" ")[0].lower() == "bearer":
-                raise InvalidRequest("the Authorization header holds more than one value")
-    return value
-
-
-def _text(value: object) -> str:
-    return value if type(value) is str else ""
+        return _UNREADABLE
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # a lone surrogate or a character no server should send
+        return _UNREADABLE
 
 
 def _decode_path(path: str) -> str:

@@ -29,7 +29,7 @@ BOB = "7d2b9e40-bob-wink-token"
 
 
 def _profile_of(request: httpx.Request) -> httpx.Response:
-    claims = unverified_claims(json.loads(request.content)["AccessToken"]) or {}
+    claims = unverified_claims(json.loads(request.content)["AccessToken"].encode()) or {}
     sub = str(claims.get("sub"))
     return httpx.Response(200, json=profile_json(winkToken=sub, winkTag=f";{sub[:5]}"))
 

@@ -15,6 +15,7 @@ fixtures (see :mod:`wink_middleware.testing.pytest_plugin`).
 
 from __future__ import annotations
 
+from wink_middleware.testing._clock import FakeClock
 from wink_middleware.testing._emulator import (
     SAMPLE_PROFILE,
     VERIFY_PATH,
@@ -24,4 +25,12 @@ from wink_middleware.testing._emulator import (
 )
 from wink_middleware.testing._server import serve
 
-__all__ = ["SAMPLE_PROFILE", "VERIFY_PATH", "Answer", "WallClock", "WinkEmulator", "serve"]
+__all__ = [
+    "SAMPLE_PROFILE",
+    "VERIFY_PATH",
+    "Answer",
+    "FakeClock",
+    "WallClock",
+    "WinkEmulator",
+    "serve",
+]

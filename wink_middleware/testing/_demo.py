@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route
 
 from wink_middleware._asgi import WinkMiddleware
 from wink_middleware._async_verifier import AsyncWinkVerifier
-from wink_middleware._engine import Clock
+from wink_middleware._clock import Clock
 from wink_middleware._get_profile import get_profile
 from wink_middleware.testing._emulator import WinkEmulator
 from wink_middleware.testing._server import ServerThread, bind, url_of

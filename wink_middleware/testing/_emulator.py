@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
     from wink_middleware._async_verifier import AsyncWinkVerifier
-    from wink_middleware._engine import Clock
+    from wink_middleware._clock import Clock
     from wink_middleware._sync_verifier import WinkVerifier
 
 __all__ = [

@@ -1,0 +1,122 @@
+"""Resilience around calls to a backend: a circuit breaker and the retry plan of one call."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+
+from wink_middleware._clock import Clock
+from wink_middleware._config import WinkConfig
+from wink_middleware._exceptions import WinkUnavailable
+from wink_middleware._stats import VerifierStats
+
+__all__ = ["CircuitBreaker", "RetryPlan"]
+
+logger = logging.getLogger("wink_middleware")
+
+# Backoff between attempts: base * 2**n, jittered to 50-150%, capped.
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 2.0
+# An attempt shorter than this is not worth starting.
+_MIN_ATTEMPT = 0.05
+
+
+class CircuitBreaker:
+    """Stops calling Wink after ``threshold`` consecutive transient failures, for ``cooldown`` seconds.
+
+    When the cool-down ends, one probe call is let through: an answer closes the breaker, a transient
+    failure opens it again. A probe whose outcome never comes back (its call was lost) is replaced by
+    another after one more cool-down. Thread-safe.
+    """
+
+    def __init__(self, threshold: int, cooldown: float, stats: VerifierStats, clock: Clock) -> None:
+        self._threshold = threshold
+        self._cooldown = cooldown
+        self._stats = stats
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._open_until: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half-open"``."""
+        if self._open_until is None:
+            return "closed"
+        if self._probing or self._clock.monotonic() >= self._open_until:
+            return "half-open"
+        return "open"
+
+    def check(self) -> None:
+        """Raise :class:`WinkUnavailable` if Wink must not be called now."""
+        if self._open_until is None:
+            return
+        with self._lock:
+            if self._open_until is None:
+                return
+            now = self._clock.monotonic()
+            remaining = self._open_until - now
+            if remaining <= 0:
+                # Re-armed, so that a probe which never reports back costs one cool-down, not
+                # an open breaker for good.
+                self._open_until = now + self._cooldown
+                self._probing = True
+                logger.info("circuit breaker half-open: probing Wink")
+                return
+            self._stats.add("breaker_short_circuits")
+            retry_after = 1 if self._probing else max(1, math.ceil(remaining))
+        raise WinkUnavailable("Wink is unavailable (circuit breaker open)", retry_after=retry_after)
+
+    def success(self) -> None:
+        """Wink answered (yes, no or nonsense): close the breaker."""
+        if self._failures or self._open_until is not None:
+            with self._lock:
+                if self._open_until is not None:
+                    logger.info("circuit breaker closed: Wink answered again")
+                self._failures = 0
+                self._open_until = None
+                self._probing = False
+
+    def failure(self) -> None:
+        """Wink could not be asked: count it, open the breaker at the threshold or on a failed probe."""
+        with self._lock:
+            self._failures += 1
+            if self._probing or (self._open_until is None and self._failures >= self._threshold):
+                self._open_until = self._clock.monotonic() + self._cooldown
+                self._probing = False
+                self._stats.add("breaker_opened")
+                logger.warning(
+                    "circuit breaker open after %d consecutive failures: not calling Wink for %.1fs",
+                    self._failures,
+                    self._cooldown,
+                )
+
+
+class RetryPlan:
+    """The attempts of one call to Wink: each at most ``timeout``, all inside one deadline."""
+
+    __slots__ = ("_attempt", "_clock", "_config", "deadline")
+
+    def __init__(self, config: WinkConfig, clock: Clock) -> None:
+        self._config = config
+        self._clock = clock
+        self._attempt = 0
+        self.deadline = clock.monotonic() + config.timeout * (config.retries + 1)
+
+    def attempt_timeout(self) -> float:
+        """How long the next attempt may take."""
+        return max(0.0, min(self._config.timeout, self.deadline - self._clock.monotonic()))
+
+    def next_delay(self) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
+        self._attempt += 1
+        if self._attempt > self._config.retries:
+            return None
+        delay: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** (self._attempt - 1))
+        delay *= random.uniform(0.5, 1.5)
+        if self.deadline - self._clock.monotonic() - delay < _MIN_ATTEMPT:
+            return None
+        return delay
