@@ -48,6 +48,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self._lookup = self.verifier._core.lookup_bytes
         self._resolve = self.verifier._resolve
         self._bearer = self._tokens.bearer_bytes
+        self._realm = self.config.realm
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -57,6 +58,8 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
             return
 
+        # For integrations that answer in the middleware's name (wink_middleware.fastapi).
+        scope["wink.realm"] = self._realm
         if self._all_protected:
             access = _PROTECTED
         else:
