@@ -64,7 +64,8 @@ __all__ = [
     "require",
 ]
 
-REALM_KEY = "wink.realm"
+# WinkMiddleware puts its realm there.
+_REALM_KEY = "wink.realm"
 _DEFAULT_REALM = str(WinkConfig.__dataclass_fields__["realm"].default)
 _HANDLERS_KEY = "starlette.exception_handlers"
 # Headers that describe the JSON body: FastAPI's fallback {"detail": ...} rendering must not get them.
@@ -93,9 +94,8 @@ async def _render_denial(conn: HTTPConnection, exc: Exception) -> Response | Non
     assert isinstance(exc, WinkHTTPException)
     rendered = exc.response
     response = Response(rendered.body, rendered.status, dict(rendered.headers))
-    if isinstance(conn, WebSocket) and "websocket.http.response" not in conn.scope.get(
-        "extensions", {}
-    ):
+    extensions = conn.scope.get("extensions") or {}
+    if isinstance(conn, WebSocket) and "websocket.http.response" not in extensions:
         await conn.close(websocket_close_code(exc.error), exc.error.description)
         return None
     # Starlette sends a Response on a websocket scope as the websocket.http.response denial.
@@ -109,7 +109,7 @@ def _deny(conn: HTTPConnection, error: AuthenticationFailed) -> WinkHTTPExceptio
     handlers = conn.scope.get(_HANDLERS_KEY)
     if handlers is not None:
         handlers[0].setdefault(WinkHTTPException, _render_denial)
-    return WinkHTTPException(error, conn.scope.get(REALM_KEY, _DEFAULT_REALM))
+    return WinkHTTPException(error, conn.scope.get(_REALM_KEY, _DEFAULT_REALM))
 
 
 class _WinkBearer(HTTPBearer):
