@@ -1,8 +1,8 @@
-"""FastAPI: a dependency that returns the Wink profile, or answers 401.
+"""FastAPI: ``CurrentUser``, ``OptionalUser`` and ``require()`` from ``wink_middleware.fastapi``.
 
-The middleware verifies any token sent (a bad one is refused with its RFC 6750 answer) but lets
-requests without one through; the ``wink_user`` dependency then decides per route. ``HTTPBearer``
-only adds the "Authorize" button to the OpenAPI docs at /docs.
+The middleware verifies any token sent (a bad one is refused with its RFC 6750 answer) and lets
+requests without one through; each route's dependency then decides. The docs at /docs get an
+"Authorize" button for the token.
 
 Run it against the local Wink emulator (no Wink account needed), from the repository root:
 
@@ -14,42 +14,30 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Depends, FastAPI
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from wink_middleware import WinkMiddleware, WinkProfile, get_profile
-
-bearer = HTTPBearer(auto_error=False, description="a Wink Login access token")
-
-
-async def wink_user(
-    request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> WinkProfile:
-    """The verified user, or 401 when the request carried no token."""
-    profile = get_profile(request)
-    if profile is None:
-        raise HTTPException(
-            status_code=401,
-            detail="a bearer token is required",
-            headers={"WWW-Authenticate": 'Bearer realm="wink"'},
-        )
-    return profile
-
-
-User = Annotated[WinkProfile, Depends(wink_user)]
+from wink_middleware import WinkMiddleware, WinkProfile
+from wink_middleware.fastapi import CurrentUser, OptionalUser, require
 
 app = FastAPI(title="wink_middleware FastAPI example")
+# Options over WINK_* environment variables; every path optional: the routes decide.
 app.add_middleware(WinkMiddleware, optional_paths=["/*"])
 
 
 @app.get("/")
-async def index() -> dict[str, str]:
-    return {"hello": "anyone"}
+async def index(user: OptionalUser) -> dict[str, str]:
+    return {"hello": "anyone" if user is None else user.display_name}
 
 
 @app.get("/me")
-async def me(user: User) -> dict[str, str]:
+async def me(user: CurrentUser) -> dict[str, str]:
     return {"user_id": user.user_id, "name": user.display_name, "email": user.email}
+
+
+def is_staff(user: WinkProfile) -> bool:
+    return user.email.endswith("@example.com")
+
+
+@app.get("/staff", dependencies=[Depends(require(is_staff, "staff only"))])
+async def staff() -> dict[str, bool]:
+    return {"staff": True}

@@ -91,8 +91,15 @@ def test_fastapi_app_example(wink: WinkEmulator) -> None:
         wink.revoke(revoked)
         refused = client.get("/me", headers=bearer(revoked))
         assert (refused.status_code, refused.json()["error"]) == (401, "invalid_token")
-        assert client.get("/").status_code == 200
-        assert "HTTPBearer" in client.get("/openapi.json").text
+        assert client.get("/").json() == {"hello": "anyone"}
+        assert client.get("/", headers=bearer(wink.issue_token())).json() == {
+            "hello": "Ada Lovelace"
+        }
+        assert client.get("/staff", headers=bearer(wink.issue_token())).json() == {"staff": True}
+        outsider = client.get("/staff", headers=bearer(wink.issue_token(email="bo@elsewhere.org")))
+        assert (outsider.status_code, outsider.json()["error"]) == (403, "insufficient_scope")
+        schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+        assert schemes["WinkBearer"]["scheme"] == "bearer"
 
 
 def test_plain_asgi_example(wink: WinkEmulator) -> None:

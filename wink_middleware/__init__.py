@@ -13,6 +13,7 @@ from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss
 from wink_middleware._exceptions import (
     AuthenticationFailed,
+    InsufficientScope,
     InvalidRequest,
     MissingToken,
     TokenRejected,
@@ -32,6 +33,7 @@ __all__ = [
     "AsyncWinkVerifier",
     "AuthenticationFailed",
     "Clock",
+    "InsufficientScope",
     "InvalidRequest",
     "Miss",
     "MissingToken",

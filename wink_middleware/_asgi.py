@@ -54,6 +54,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self._extract = self._tokens.extract
         self._lookup = self.verifier.lookup
         self._resolve = self.verifier.resolve
+        self._realm = self.config.realm
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -63,6 +64,8 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
             return
 
+        # For integrations that answer in the middleware's name (wink_middleware.fastapi).
+        scope["wink.realm"] = self._realm
         view = self._view(scope)
         access = self._access(view)
         if access is _PUBLIC:

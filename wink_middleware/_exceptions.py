@@ -8,7 +8,8 @@ WinkError
       ├── InvalidRequest      400, error="invalid_request"
       ├── TokenRejected       401, error="invalid_token"
       ├── WinkUnavailable     503, error="temporarily_unavailable", has .retry_after
-      └── WinkBadResponse     502, error="bad_gateway"
+      ├── WinkBadResponse     502, error="bad_gateway"
+      └── InsufficientScope   403, error="insufficient_scope" (raised by integrations, e.g. require())
 ```
 
 Every message is safe to log and to send to a client: none ever holds a token or the client secret.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationFailed",
+    "InsufficientScope",
     "InvalidRequest",
     "MissingToken",
     "TokenRejected",
@@ -92,3 +94,10 @@ class WinkBadResponse(AuthenticationFailed):
 
     status_code = 502
     error = "bad_gateway"
+
+
+class InsufficientScope(AuthenticationFailed):
+    """The user is verified but may not do this (RFC 6750 §3.1). Raised by integrations (require())."""
+
+    status_code = 403
+    error = "insufficient_scope"

@@ -46,7 +46,7 @@ def _render(
         ("Content-Length", str(len(body))),
         ("Cache-Control", "no-store"),
     ]
-    if status in (400, 401):
+    if status in (400, 401, 403):
         challenge = f"Bearer realm={_quoted(realm)}"
         if error is not None:
             challenge += f", error={_quoted(error)}, error_description={_quoted(description)}"
