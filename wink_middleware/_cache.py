@@ -132,7 +132,14 @@ class ThreadSafeMemoryCache(MemoryCache):
 
     def get(self, key: bytes) -> Entry | None:
         with self._lock:
-            return super().get(key)
+            try:
+                return self._data[key]
+            except KeyError:
+                pass
+            try:
+                return self._rejected[key]
+            except KeyError:
+                return None
 
     def set_positive(
         self, key: bytes, profile: WinkProfile, fresh_until: float, usable_until: float

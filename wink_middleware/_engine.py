@@ -98,6 +98,7 @@ class VerifierCore:
         self._monotonic = self.clock.monotonic
         self.stats = VerifierStats()
         self._count = self.stats.add
+        self._count_hit = self.stats.counter("hits")
         self.breaker = CircuitBreaker(
             config.breaker_threshold, config.breaker_cooldown, self.stats, self.clock
         )
@@ -123,7 +124,7 @@ class VerifierCore:
                 entry.fresh_until == entry.usable_until  # type: ignore[union-attr]
                 or self._monotonic() < entry.fresh_until  # type: ignore[union-attr]
             ):
-                self._count("hits")
+                self._count_hit()
                 return entry.profile  # type: ignore[union-attr]
         check_token(raw, self.config.max_token_length)
         claims = unverified_claims(raw)

