@@ -522,7 +522,7 @@ async def test_lifespan_shutdown_closes_the_http_client() -> None:
 
     with respx.mock() as mock:
         mock.post(config().verify_url).mock(side_effect=stub.handler)
-        verifier.invalidate(TOKEN)
+        await verifier.invalidate(TOKEN)
         await verifier.verify(TOKEN)
     client = verifier._client
     assert client is not None and not client.is_closed

@@ -510,8 +510,8 @@ async def test_invalidate_drops_the_entry() -> None:
     stub = WinkStub()
     wink = verifier(stub)
     await wink.verify(TOKEN)
-    wink.invalidate(TOKEN)
-    wink.invalidate("never-seen")
+    assert await wink.invalidate(TOKEN) is False  # no shared tier: this process only
+    await wink.invalidate("never-seen")
     await wink.verify(TOKEN)
     assert stub.calls == 2
 
@@ -640,7 +640,7 @@ async def test_aclose_closes_the_client_it_made_and_a_new_one_is_made_lazily() -
             first_client = wink._client
             await wink.aclose()
             assert first_client is not None and first_client.is_closed
-            wink.invalidate(TOKEN)
+            await wink.invalidate(TOKEN)
             await wink.verify(TOKEN)
             assert wink._client is not None and wink._client is not first_client
     assert stub.calls == 2

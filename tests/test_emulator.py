@@ -583,7 +583,7 @@ async def test_middleware_over_real_http_reports_a_dropped_connection_as_503() -
         )
         app = WinkMiddleware(Starlette(routes=[Route("/me", whoami)]), config=config)
         assert (await get_me(app, token)).status_code == 200
-        app.verifier.invalidate(token)
+        await app.verifier.invalidate(token)
         emu.drop_next()
         assert (await get_me(app, token)).status_code == 503
         await app.aclose()

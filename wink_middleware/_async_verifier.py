@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -12,8 +13,12 @@ from wink_middleware._client import async_post, make_async_client, translate
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierBase, token_bytes
-from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
+from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkUnavailable
 from wink_middleware._profile import WinkProfile
+from wink_middleware._shared_tier import SharedTierDown
+
+if TYPE_CHECKING:
+    from wink_middleware._shared_async import AsyncSharedTier
 
 __all__ = ["AsyncWinkVerifier"]
 
@@ -23,7 +28,9 @@ class AsyncWinkVerifier(VerifierBase):
 
     ``client`` is an ``httpx.AsyncClient`` you own (it is not closed by :meth:`aclose`); without it,
     the verifier makes a pooled client on first use and closes it in :meth:`aclose`.
-    ``clock`` and ``cache`` are injectable for tests and for a shared cache tier.
+    ``clock`` and ``cache`` are injectable for tests. ``redis`` is a ``redis.asyncio`` client you own
+    (IAM, mTLS, Sentinel or Cluster setups) for the shared tier; ``redis_url`` in the config builds
+    one instead (DESIGN section 11).
     """
 
     # One event loop drives an async verifier: its cache needs no lock.
@@ -36,8 +43,14 @@ class AsyncWinkVerifier(VerifierBase):
         client: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
         cache: ProfileCache | None = None,
+        redis: Any = None,
     ) -> None:
         super().__init__(config, clock=clock, cache=cache)
+        self._shared: AsyncSharedTier | None = None
+        if redis is not None or config.redis_url is not None:
+            from wink_middleware._shared_async import AsyncSharedTier
+
+            self._tier = self._shared = AsyncSharedTier(config, self._core, redis)
         self._client = client
         self._owns_client = client is None
         self._inflight: dict[bytes, asyncio.Task[WinkProfile]] = {}
@@ -68,13 +81,105 @@ class AsyncWinkVerifier(VerifierBase):
 
     async def _fetch(self, miss: Miss) -> WinkProfile:
         try:
-            try:
-                profile = await self._call(miss)
-            except AuthenticationFailed as error:
-                return self._core.failed(miss, error)
-            return self._core.succeeded(miss, profile)
+            if self._shared is None:
+                return await self._ask_wink(miss)
+            return await self._fetch_shared(self._shared, miss)
         finally:
             self._inflight.pop(miss.key, None)
+
+    async def _ask_wink(self, miss: Miss) -> WinkProfile:
+        try:
+            profile = await self._call(miss)
+        except AuthenticationFailed as error:
+            return self._core.failed(miss, error)
+        return self._core.succeeded(miss, profile)
+
+    async def _fetch_shared(self, tier: AsyncSharedTier, miss: Miss) -> WinkProfile:
+        """Section 11: the fleet's entry, else one process of the fleet asks Wink (a lease)."""
+        core = self._core
+        tier.ensure_listener()
+        entry = await tier.get(miss)
+        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+            return profile
+        self.stats.add("shared_misses")
+        try:
+            lease = await tier.acquire(miss)
+        except SharedTierDown:
+            return await self._ask_wink(miss)  # Redis cannot coordinate: as without the tier
+        if lease is None:
+            self.stats.add("leases_waited")
+            entry = await tier.wait(miss)
+            if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+                return profile
+            return await self._lead(tier, miss, None)
+        self.stats.add("leases_won")
+        # Another process may have filled the entry between our read and our lease.
+        entry = await tier.get(miss)
+        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+            await tier.release(miss, lease)
+            return profile
+        return await self._lead(tier, miss, lease)
+
+    async def _lead(self, tier: AsyncSharedTier, miss: Miss, lease: str | None) -> WinkProfile:
+        """Ask Wink, write the fleet's entry before answering, release, wake the followers."""
+        core = self._core
+        outcome = "fail"
+        try:
+            try:
+                profile = await self._call(miss)
+            except TokenRejected as error:
+                outcome = "fill"
+                shared = core.shared_rejection(error)
+                if shared is not None:
+                    await tier.fill(miss, shared)
+                return core.failed(miss, error)
+            except AuthenticationFailed as error:
+                return core.failed(miss, error)
+            shared = core.shared_positive(miss, profile)
+            if shared is not None:
+                existing = await tier.fill(miss, shared)
+                if existing is not None and existing.kind == "revoked":
+                    # Revoked while we asked Wink: the revocation wins, here too.
+                    core.install(miss.key, existing)
+                    raise TokenRejected(existing.description)
+            outcome = "fill"
+            return core.succeeded(miss, profile)
+        finally:
+            if lease is not None:
+                await tier.release(miss, lease)
+                await tier.announce(miss, outcome)
+
+    async def invalidate(self, token: str) -> bool:
+        """Forget the answer for ``token`` here and, with the shared tier, in every process.
+
+        The next request with it asks Wink again (e.g. after the user changed their profile).
+        ``True`` when it reached the fleet, ``False`` when it applied to this process only.
+        """
+        miss = self._target(token)
+        self._core.cache.delete(miss.key)
+        tier = self._shared
+        if tier is None:
+            return False
+        if await tier.delete(miss) and await tier.publish("invalidate", miss):
+            return True
+        return self._local_only("invalidate", miss)
+
+    async def revoke(self, token: str) -> bool:
+        """Refuse ``token`` from now until it expires, here and, with the shared tier, everywhere.
+
+        The logout call: Wink has no revocation, so a forgotten token would verify again. A revoked
+        token gets 401 ``invalid_token``. ``True`` when it reached the fleet, ``False`` when it
+        applied to this process only.
+        """
+        miss = self._target(token)
+        entry = self._core.revocation(miss.key, miss.claims)
+        self._core.install(miss.key, entry)
+        tier = self._shared
+        if tier is None:
+            return False
+        if await tier.put(miss, entry) and await tier.publish("revoke", miss):
+            return True
+        return self._local_only("revoke", miss)
 
     async def _call(self, miss: Miss) -> WinkProfile:
         core = self._core
@@ -104,7 +209,10 @@ class AsyncWinkVerifier(VerifierBase):
         return self._client
 
     async def aclose(self) -> None:
-        """Close the HTTP client this verifier made (a later verification makes a new one)."""
+        """Close the HTTP client this verifier made (a later verification makes a new one), and
+        stop the shared tier's listener (and close the Redis client it made)."""
+        if self._shared is not None:
+            await self._shared.aclose()
         client, self._client = self._client, None
         if client is not None and self._owns_client:
             await client.aclose()

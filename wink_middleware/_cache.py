@@ -63,8 +63,14 @@ class ProfileCache(Protocol):
     def set_negative(self, key: bytes, description: str, usable_until: float) -> None:
         """Remember a definitive rejection."""
 
+    def set_revoked(self, key: bytes, description: str, usable_until: float) -> None:
+        """Refuse ``key`` until ``usable_until``: kept with the verified users, never evicted by junk."""
+
     def delete(self, key: bytes) -> None:
         """Forget ``key`` (no error if absent)."""
+
+    def drop_positives(self) -> None:
+        """Forget every verified profile, keeping rejections and revocations."""
 
     def __len__(self) -> int:
         """How many entries are held (expired ones may still count until evicted)."""
@@ -112,9 +118,17 @@ class MemoryCache:
         self._data.pop(key, None)
         self._rejected[key] = Negative(description, usable_until)
 
+    def set_revoked(self, key: bytes, description: str, usable_until: float) -> None:
+        self._rejected.pop(key, None)
+        self._data[key] = Negative(description, usable_until)
+
     def delete(self, key: bytes) -> None:
         self._data.pop(key, None)
         self._rejected.pop(key, None)
+
+    def drop_positives(self) -> None:
+        for key in [k for k, entry in self._data.items() if type(entry) is Positive]:
+            self._data.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._data) + len(self._rejected)
@@ -151,9 +165,17 @@ class ThreadSafeMemoryCache(MemoryCache):
         with self._lock:
             super().set_negative(key, description, usable_until)
 
+    def set_revoked(self, key: bytes, description: str, usable_until: float) -> None:
+        with self._lock:
+            super().set_revoked(key, description, usable_until)
+
     def delete(self, key: bytes) -> None:
         with self._lock:
             super().delete(key)
+
+    def drop_positives(self) -> None:
+        with self._lock:
+            super().drop_positives()
 
     def __len__(self) -> int:
         with self._lock:
@@ -176,7 +198,13 @@ class NullCache:
     def set_negative(self, key: bytes, description: str, usable_until: float) -> None:
         return None
 
+    def set_revoked(self, key: bytes, description: str, usable_until: float) -> None:
+        return None
+
     def delete(self, key: bytes) -> None:
+        return None
+
+    def drop_positives(self) -> None:
         return None
 
     def __len__(self) -> int:

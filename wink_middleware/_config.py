@@ -42,14 +42,45 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
     "breaker_threshold": ("WINK_BREAKER_THRESHOLD",),
     "breaker_cooldown": ("WINK_BREAKER_COOLDOWN",),
     "max_pending": ("WINK_MAX_PENDING",),
+    "redis_url": ("WINK_REDIS_URL",),
+    "redis_cluster": ("WINK_REDIS_CLUSTER",),
+    "redis_prefix": ("WINK_REDIS_PREFIX",),
+    "redis_secret": ("WINK_REDIS_SECRET",),
+    "redis_timeout": ("WINK_REDIS_TIMEOUT",),
+    "local_ttl": ("WINK_LOCAL_TTL",),
 }
+# Never echoed in a message, not even stripped into one.
+_SECRET_OPTIONS = frozenset({"client_secret", "redis_secret"})
 _INT_OPTIONS = frozenset(
     {"retries", "cache_size", "max_token_length", "breaker_threshold", "max_pending"}
 )
 _FLOAT_OPTIONS = frozenset(
-    {"timeout", "cache_ttl", "negative_ttl", "leeway", "stale_if_error", "breaker_cooldown"}
+    {
+        "timeout",
+        "cache_ttl",
+        "negative_ttl",
+        "leeway",
+        "stale_if_error",
+        "breaker_cooldown",
+        "redis_timeout",
+        "local_ttl",
+    }
 )
-_BOOL_OPTIONS = frozenset({"precheck", "protect_preflight", "remote_user", "anonymous_on_invalid"})
+_BOOL_OPTIONS = frozenset(
+    {
+        "precheck",
+        "protect_preflight",
+        "remote_user",
+        "anonymous_on_invalid",
+        "redis_cluster",
+        "share_negative",
+    }
+)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+#: The shared tier's master key, when given, must hold at least this many bytes.
+MIN_REDIS_SECRET_BYTES = 32
 
 ErrorHandler = Callable[[Any, Any], Any]
 
@@ -105,6 +136,14 @@ class WinkConfig:
     max_pending: int = 256
     anonymous_on_invalid: bool = False
     websocket_subprotocol: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    redis_cluster: bool = False
+    redis_prefix: str = "wink:"
+    redis_secret: str | None = field(default=None, repr=False)
+    redis_timeout: float = 0.25
+    local_ttl: float = 5.0
+    share_negative: bool = False
+    observers: Sequence[Any] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         for name in ("client_id", "client_secret"):
@@ -161,11 +200,44 @@ class WinkConfig:
             raise WinkConfigError("realm must be a printable ASCII string")
         if self.on_error is not None and not callable(self.on_error):
             raise WinkConfigError("on_error must be callable")
+        if self.redis_url is not None and (
+            not isinstance(self.redis_url, str) or not self.redis_url.startswith(_REDIS_SCHEMES)
+        ):
+            raise WinkConfigError("redis_url must be a redis://, rediss:// or unix:// URL")
+        if not isinstance(self.redis_prefix, str) or not _is_key_prefix(self.redis_prefix):
+            raise WinkConfigError("redis_prefix must be printable ASCII without spaces")
+        if self.redis_secret is not None and (
+            not isinstance(self.redis_secret, str)
+            or len(self.redis_secret.encode()) < MIN_REDIS_SECRET_BYTES
+        ):
+            raise WinkConfigError(
+                f"redis_secret must be a string of at least {MIN_REDIS_SECRET_BYTES} bytes"
+            )
+        if self.redis_timeout <= 0:
+            raise WinkConfigError("redis_timeout must be > 0 seconds")
+        if isinstance(self.observers, str | bytes):
+            raise WinkConfigError("observers must be a list of observers")
+        try:
+            observers = tuple(self.observers)
+        except TypeError:
+            raise WinkConfigError("observers must be a list of observers") from None
+        for observer in observers:
+            if not callable(getattr(observer, "on_event", None)):
+                raise WinkConfigError(
+                    f"observers: {type(observer).__name__} has no on_event(event) method"
+                )
+        object.__setattr__(self, "observers", observers)
 
     def __repr__(self) -> str:
         parts = []
         for f in fields(self):
-            value = "'***'" if f.name == "client_secret" else repr(getattr(self, f.name))
+            value = getattr(self, f.name)
+            if f.name in _SECRET_OPTIONS:
+                value = "'***'" if value is not None else "None"
+            elif f.name == "redis_url":
+                value = repr(_redact_url(value))
+            else:
+                value = repr(value)
             parts.append(f"{f.name}={value}")
         return f"WinkConfig({', '.join(parts)})"
 
@@ -237,6 +309,28 @@ class WinkOptions(TypedDict, total=False):
     max_pending: int
     anonymous_on_invalid: bool
     websocket_subprotocol: str | None
+    redis_url: str | None
+    redis_cluster: bool
+    redis_prefix: str
+    redis_secret: str | None
+    redis_timeout: float
+    local_ttl: float
+    share_negative: bool
+    observers: Sequence[Any]
+
+
+def _is_key_prefix(value: str) -> bool:
+    return value.isascii() and value.isprintable() and " " not in value
+
+
+def _redact_url(url: str | None) -> str | None:
+    """A Redis URL without its password (``redis://user:secret@host`` -> ``redis://user:***@host``)."""
+    if url is None or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
 
 
 def _is_simple_name(value: object) -> bool:
@@ -280,7 +374,15 @@ def _parse_env(option: str, name: str, raw: str) -> Any:
         if not math.isfinite(value):
             raise WinkConfigError(f"{name} must be a finite number of seconds, not {text!r}")
         return value
-    if option == "client_secret":
+    if option in _BOOL_OPTIONS:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise WinkConfigError(
+            f"{name} must be one of 1/0, true/false, yes/no, on/off, not {text!r}"
+        )
+    if option in _SECRET_OPTIONS:
         return raw  # never echoed: not even stripped into a message
     return text
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from wink_middleware._cache import (
     MemoryCache,
     Negative,
     NullCache,
+    Positive,
     ProfileCache,
     ThreadSafeMemoryCache,
 )
@@ -41,9 +43,16 @@ from wink_middleware._protocol import (
     unverified_claims,
 )
 from wink_middleware._resilience import CircuitBreaker, RetryPlan
+from wink_middleware._shared_entry import SharedEntry
+
+if TYPE_CHECKING:
+    from wink_middleware._shared_tier import SharedTierBase
 from wink_middleware._stats import VerifierStats
 
-__all__ = ["Miss", "VerifierBase", "VerifierCore", "cache_key"]
+__all__ = ["REVOKED", "Miss", "SharedEntry", "VerifierBase", "VerifierCore", "cache_key"]
+
+#: The refusal of a revoked token (``revoke()``, DESIGN section 7.6).
+REVOKED = "the access token was revoked"
 
 logger = logging.getLogger("wink_middleware")
 
@@ -92,7 +101,9 @@ class VerifierCore:
             else:
                 cache = MemoryCache(config.cache_size, self.clock.monotonic)
         self.cache = cache
-        self.key = cache_key
+        self.key: Callable[[bytes], bytes] = cache_key
+        #: With the shared tier: how long this process keeps a shared answer (section 11).
+        self.local_ttl: float | None = None
         # Bound once: the hit path reads them on every request.
         self._cache_get = cache.get
         self._monotonic = self.clock.monotonic
@@ -204,10 +215,13 @@ class VerifierCore:
 
     # -- remembering the answer --------------------------------------------------------------
 
-    def succeeded(self, miss: Miss, profile: WinkProfile) -> WinkProfile:
-        """Cache a verified profile no longer than its token lives, and return it."""
+    def lifetimes(self, miss: Miss, profile: WinkProfile) -> tuple[float, float]:
+        """How long, from now, a verified profile is fresh and usable (stale-if-error) in seconds.
+
+        Fresh for ``min(expiry - leeway, cache_ttl)`` where expiry is the profile's, else the JWT's
+        ``exp``; usable up to ``stale_if_error`` longer, never past expiry. Not positive: do not cache.
+        """
         config = self.config
-        now = self.clock.time()
         expiries = [
             t
             for t in (
@@ -216,15 +230,90 @@ class VerifierCore:
             )
             if t is not None
         ]
-        lives_for = min(expiries) - config.leeway - now if expiries else math.inf
+        lives_for = min(expiries) - config.leeway - self.clock.time() if expiries else math.inf
         fresh_for = min(lives_for, config.cache_ttl)
+        return fresh_for, min(lives_for, config.cache_ttl + config.stale_if_error)
+
+    def succeeded(self, miss: Miss, profile: WinkProfile) -> WinkProfile:
+        """Cache a verified profile no longer than its token lives, and return it."""
+        fresh_for, usable_for = self.lifetimes(miss, profile)
         if fresh_for > 0:
             mono = self.clock.monotonic()
-            usable_for = min(lives_for, config.cache_ttl + config.stale_if_error)
+            if self.local_ttl is not None:
+                # A shared answer is kept here at most local_ttl: bounds staleness if an
+                # invalidation message is lost.
+                fresh_for = min(fresh_for, self.local_ttl)
             self.cache.set_positive(miss.key, profile, mono + fresh_for, mono + usable_for)
         else:
             logger.info("token %s verified but expires within the leeway: not cached", miss.fp)
         return profile
+
+    # -- the shared tier's decisions (DESIGN section 11) ------------------------------------
+
+    def share(self, key: Callable[[bytes], bytes], local_ttl: float) -> None:
+        """Turn the shared tier on: cache keys become its digests, shared answers live local_ttl."""
+        self.key = key
+        self.local_ttl = local_ttl
+
+    def shared_positive(self, miss: Miss, profile: WinkProfile) -> SharedEntry | None:
+        """The fleet's entry for a verified profile, or ``None`` when it is not worth caching."""
+        fresh_for, usable_for = self.lifetimes(miss, profile)
+        if fresh_for <= 0:
+            return None
+        now = self.clock.time()
+        return SharedEntry("pos", profile, "", now + fresh_for, now + usable_for)
+
+    def shared_rejection(self, error: TokenRejected) -> SharedEntry | None:
+        """The fleet's entry for a rejection, when rejections are shared (``share_negative``)."""
+        if not self.config.share_negative or self.config.negative_ttl <= 0:
+            return None
+        until = self.clock.time() + self.config.negative_ttl
+        return SharedEntry("neg", None, error.description, until, until)
+
+    def revocation(self, miss_key: bytes, claims: dict[str, Any] | None) -> SharedEntry:
+        """The entry refusing a token until it expires: cached expiry, else JWT exp, else cache_ttl."""
+        now = self.clock.time()
+        until: float | None = None
+        entry = self.cache.get(miss_key)
+        if type(entry) is Positive and entry.profile.expiry_time is not None:
+            until = entry.profile.expiry_time.timestamp()
+        if until is None:
+            until = claim_exp(claims)
+        if until is None or not math.isfinite(until) or until <= now:
+            until = now + self.config.cache_ttl
+        return SharedEntry("revoked", None, REVOKED, until, until)
+
+    def from_shared(self, miss: Miss, entry: SharedEntry) -> WinkProfile | None:
+        """Take the fleet's answer into this process: a profile, a raised refusal, or ``None``
+        when it is no longer fresh (then the token is verified again)."""
+        now = self.clock.time()
+        if entry.usable_until <= now:
+            return None
+        if entry.kind == "pos":
+            if entry.fresh_until <= now:
+                return None
+            self.install(miss.key, entry)
+            self._count("shared_hits")
+            return entry.profile
+        self.install(miss.key, entry)
+        self._count("shared_hits")
+        raise TokenRejected(entry.description)
+
+    def install(self, key: bytes, entry: SharedEntry) -> None:
+        """Put a shared entry in this process's cache, on its monotonic clock."""
+        now = self.clock.time()
+        mono = self.clock.monotonic()
+        usable = mono + (entry.usable_until - now)
+        if entry.kind == "pos":
+            assert entry.profile is not None
+            fresh_for = entry.fresh_until - now
+            if self.local_ttl is not None:
+                fresh_for = min(fresh_for, self.local_ttl)
+            self.cache.set_positive(key, entry.profile, mono + fresh_for, usable)
+        elif entry.kind == "revoked":
+            self.cache.set_revoked(key, entry.description, usable)
+        else:
+            self.cache.set_negative(key, entry.description, usable)
 
     def failed(self, miss: Miss, error: AuthenticationFailed) -> WinkProfile:
         """After the last attempt failed: remember a rejection, serve a stale profile, or raise."""
@@ -243,10 +332,6 @@ class VerifierCore:
             self.cache.set_negative(
                 key, rejection.description, self.clock.monotonic() + self.config.negative_ttl
             )
-
-    def invalidate(self, raw: bytes) -> None:
-        """Forget what is cached for the token ``raw``."""
-        self.cache.delete(self.key(raw))
 
 
 def token_bytes(token: object) -> bytes:
@@ -272,6 +357,7 @@ class VerifierBase:
             raise WinkConfigError(f"{type(self).__name__} needs a WinkConfig")
         self.config = config
         self._core = VerifierCore(config, clock=clock, cache=cache, threads=self._threads)
+        self._tier: SharedTierBase | None = None
         if type(self).lookup is VerifierBase.lookup:
             # A cache hit skips one call frame; a subclass's own lookup() is kept.
             self.lookup = self._core.lookup  # type: ignore[method-assign]
@@ -306,9 +392,27 @@ class VerifierBase:
         return self._core.breaker.state
 
     def health(self) -> dict[str, str]:
-        """For readiness probes: the state of Wink's breaker, the shared tier and its listener."""
-        return {"wink": self.breaker_state, "shared": "off", "listener": "off"}
+        """For readiness probes: the state of Wink's breaker, the shared tier and its listener.
 
-    def invalidate(self, token: str) -> None:
-        """Forget the cached answer for ``token``: the next request with it asks Wink again."""
-        self._core.invalidate(token_bytes(token))
+        ``{"wink": "closed|open|half-open", "shared": "off|up|down", "listener": "off|up|down"}``;
+        ``listener`` is ``"up"`` once Redis confirmed the invalidation subscription.
+        """
+        tier = self._tier
+        return {
+            "wink": self.breaker_state,
+            "shared": "off" if tier is None else tier.state,
+            "listener": "off" if tier is None else tier.listener,
+        }
+
+    def _target(self, token: str) -> Miss:
+        """The token an ``invalidate()`` or ``revoke()`` names, checked by the token rule."""
+        raw = check_token(token_bytes(token), self.config.max_token_length)
+        return Miss(raw, self._core.key(raw), unverified_claims(raw))
+
+    def _local_only(self, what: str, miss: Miss) -> bool:
+        logger.warning(
+            "%s of token %s reached this process only: the shared tier is unreachable",
+            what,
+            miss.fp,
+        )
+        return False

@@ -6,6 +6,7 @@ import logging
 import math
 import random
 import threading
+from collections.abc import Callable
 
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
@@ -24,18 +25,34 @@ _MIN_ATTEMPT = 0.05
 
 
 class CircuitBreaker:
-    """Stops calling Wink after ``threshold`` consecutive transient failures, for ``cooldown`` seconds.
+    """Stops calling a backend after ``threshold`` consecutive transient failures, for ``cooldown`` s.
 
     When the cool-down ends, one probe call is let through: an answer closes the breaker, a transient
     failure opens it again. A probe whose outcome never comes back (its call was lost) is replaced by
-    another after one more cool-down. Thread-safe.
+    another after one more cool-down. Thread-safe. ``name`` is the backend's, for log lines;
+    ``counters`` prefixes the names of its counters in ``stats``; ``on_change(state)`` hears every
+    transition ("open", "half_open", "closed").
     """
 
-    def __init__(self, threshold: int, cooldown: float, stats: VerifierStats, clock: Clock) -> None:
+    def __init__(
+        self,
+        threshold: int,
+        cooldown: float,
+        stats: VerifierStats,
+        clock: Clock,
+        *,
+        name: str = "Wink",
+        counters: str = "",
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self._threshold = threshold
         self._cooldown = cooldown
         self._stats = stats
         self._clock = clock
+        self._name = name
+        self._opened = stats.counter(counters + "breaker_opened")
+        self._short_circuits = stats.counter(counters + "breaker_short_circuits")
+        self._on_change = on_change
         self._lock = threading.Lock()
         self._failures = 0
         self._open_until: float | None = None
@@ -50,13 +67,13 @@ class CircuitBreaker:
             return "half-open"
         return "open"
 
-    def check(self) -> None:
-        """Raise :class:`WinkUnavailable` if Wink must not be called now."""
+    def allow(self) -> float | None:
+        """``None`` if the backend may be called now, else the seconds until it may be (>= 1)."""
         if self._open_until is None:
-            return
+            return None
         with self._lock:
             if self._open_until is None:
-                return
+                return None
             now = self._clock.monotonic()
             remaining = self._open_until - now
             if remaining <= 0:
@@ -64,35 +81,55 @@ class CircuitBreaker:
                 # an open breaker for good.
                 self._open_until = now + self._cooldown
                 self._probing = True
-                logger.info("circuit breaker half-open: probing Wink")
-                return
-            self._stats.add("breaker_short_circuits")
-            retry_after = 1 if self._probing else max(1, math.ceil(remaining))
-        raise WinkUnavailable("Wink is unavailable (circuit breaker open)", retry_after=retry_after)
+                logger.info("circuit breaker half-open: probing %s", self._name)
+                self._changed("half_open")
+                return None
+            return 1 if self._probing else max(1, math.ceil(remaining))
+
+    def check(self) -> None:
+        """Raise :class:`WinkUnavailable` if the backend must not be called now."""
+        retry_after = self.allow()
+        if retry_after is not None:
+            self._short_circuits()
+            raise WinkUnavailable(
+                f"{self._name} is unavailable (circuit breaker open)", retry_after=int(retry_after)
+            )
 
     def success(self) -> None:
-        """Wink answered (yes, no or nonsense): close the breaker."""
+        """The backend answered (yes, no or nonsense): close the breaker."""
         if self._failures or self._open_until is not None:
             with self._lock:
-                if self._open_until is not None:
-                    logger.info("circuit breaker closed: Wink answered again")
+                was_open = self._open_until is not None
                 self._failures = 0
                 self._open_until = None
                 self._probing = False
+            if was_open:
+                logger.info("circuit breaker closed: %s answered again", self._name)
+                self._changed("closed")
 
     def failure(self) -> None:
-        """Wink could not be asked: count it, open the breaker at the threshold or on a failed probe."""
+        """The backend could not be asked: count it, open at the threshold or on a failed probe."""
         with self._lock:
             self._failures += 1
-            if self._probing or (self._open_until is None and self._failures >= self._threshold):
+            opened = self._probing or (
+                self._open_until is None and self._failures >= self._threshold
+            )
+            if opened:
                 self._open_until = self._clock.monotonic() + self._cooldown
                 self._probing = False
-                self._stats.add("breaker_opened")
-                logger.warning(
-                    "circuit breaker open after %d consecutive failures: not calling Wink for %.1fs",
-                    self._failures,
-                    self._cooldown,
-                )
+        if opened:
+            self._opened()
+            logger.warning(
+                "circuit breaker open after %d consecutive failures: not calling %s for %.1fs",
+                self._failures,
+                self._name,
+                self._cooldown,
+            )
+            self._changed("open")
+
+    def _changed(self, state: str) -> None:
+        if self._on_change is not None:
+            self._on_change(state)
 
 
 class RetryPlan:

@@ -39,7 +39,6 @@ import json
 import math
 import os
 import secrets
-from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -49,6 +48,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from wink_middleware._exceptions import WinkBadResponse
 from wink_middleware._profile import WinkProfile
+from wink_middleware._shared_entry import EntryKind, SharedEntry
 
 __all__ = [
     "RELEASE_SCRIPT",
@@ -64,7 +64,6 @@ __all__ = [
     "ttl_ms",
 ]
 
-EntryKind = Literal["pos", "neg", "revoked"]
 MessageKind = Literal["fill", "fail", "inv", "rev"]
 
 #: Compare-and-delete of a lease: only its holder (who knows the random value) releases it.
@@ -95,37 +94,6 @@ class IntegrityError(Exception):
 
     Internal to the tier (a miss, never shown to users); the message holds no key material.
     """
-
-
-@dataclass(frozen=True, slots=True)
-class SharedEntry:
-    """One verification answer as the fleet shares it.
-
-    ``profile`` is set exactly for ``pos``; ``description`` is the rejection's message for ``neg``
-    and ``revoked``. Both instants are finite epoch seconds with ``usable_until >= fresh_until``;
-    anything else is a :class:`ValueError`.
-    """
-
-    kind: EntryKind
-    profile: WinkProfile | None
-    description: str
-    fresh_until: float
-    usable_until: float
-
-    def __post_init__(self) -> None:
-        if self.kind not in _KINDS:
-            raise ValueError(f"unknown entry kind {self.kind!r}")
-        if (self.profile is not None) != (self.kind == "pos"):
-            raise ValueError("a profile goes with a 'pos' entry, and only with one")
-        if not isinstance(self.description, str):
-            raise ValueError("the description is not a string")
-        for value in (self.fresh_until, self.usable_until):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError("the entry's instants are not numbers")
-            if not math.isfinite(value):
-                raise ValueError("the entry's instants are not finite")
-        if self.usable_until < self.fresh_until:
-            raise ValueError("usable_until is before fresh_until")
 
 
 class SharedKeys:

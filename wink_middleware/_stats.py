@@ -20,6 +20,16 @@ _COUNTERS = (
     "breaker_opened",
     "breaker_short_circuits",
     "overloaded",
+    "shared_hits",
+    "shared_misses",
+    "shared_errors",
+    "integrity_failures",
+    "leases_won",
+    "leases_waited",
+    "invalidations_sent",
+    "invalidations_received",
+    "shared_breaker_opened",
+    "shared_breaker_short_circuits",
 )
 _FAILURES = ("rejected", "unavailable", "bad_response")
 
@@ -59,6 +69,20 @@ class VerifierStats:
     breaker_opened = _Counter()
     breaker_short_circuits = _Counter()
     overloaded = _Counter()
+    #: With the shared tier: answers found in Redis, not found, and Redis failures.
+    shared_hits = _Counter()
+    shared_misses = _Counter()
+    shared_errors = _Counter()
+    #: Shared entries that failed to decrypt or parse (deleted, never trusted).
+    integrity_failures = _Counter()
+    #: Fleet single-flight: leases this process won (it asked Wink), and waits on another's lease.
+    leases_won = _Counter()
+    leases_waited = _Counter()
+    #: Invalidations and revocations this process published, and those it applied from others.
+    invalidations_sent = _Counter()
+    invalidations_received = _Counter()
+    shared_breaker_opened = _Counter()
+    shared_breaker_short_circuits = _Counter()
 
     def __init__(self) -> None:
         self._counts = {name: itertools.count(0) for name in (*_COUNTERS, *_FAILURES)}

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -20,8 +21,12 @@ from wink_middleware._client import make_sync_client, sync_post, translate
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierBase, token_bytes
-from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
+from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkUnavailable
 from wink_middleware._profile import WinkProfile
+from wink_middleware._shared_tier import SharedTierDown
+
+if TYPE_CHECKING:
+    from wink_middleware._shared_sync import SyncSharedTier
 
 __all__ = ["WinkVerifier"]
 
@@ -46,8 +51,8 @@ class WinkVerifier(VerifierBase):
     Safe to share between threads: concurrent verifications of one uncached token make a single
     call to Wink, and every thread gets its answer. ``client`` is an ``httpx.Client`` you own (it
     is not closed by :meth:`close`); without it, the verifier makes a pooled client on first use
-    and closes it in :meth:`close`. ``clock`` and ``cache`` are injectable for tests and for a
-    shared cache tier.
+    and closes it in :meth:`close`. ``clock`` and ``cache`` are injectable for tests. ``redis`` is a
+    ``redis.Redis`` you own for the shared tier; ``redis_url`` in the config builds one instead.
     """
 
     def __init__(
@@ -57,8 +62,14 @@ class WinkVerifier(VerifierBase):
         client: httpx.Client | None = None,
         clock: Clock | None = None,
         cache: ProfileCache | None = None,
+        redis: Any = None,
     ) -> None:
         super().__init__(config, clock=clock, cache=cache)
+        self._shared: SyncSharedTier | None = None
+        if redis is not None or config.redis_url is not None:
+            from wink_middleware._shared_sync import SyncSharedTier
+
+            self._tier = self._shared = SyncSharedTier(config, self._core, redis)
         self._client = client
         self._owns_client = client is None
         self._client_lock = threading.Lock()
@@ -66,8 +77,11 @@ class WinkVerifier(VerifierBase):
         # Backoff between attempts: the clock's own sleep if it has one (a fake clock moves instead).
         self._sleep: Callable[[float], object] = getattr(self._core.clock, "sleep", time.sleep)
         self._inflight_lock = threading.Lock()
-        # The leader finishes within its retry plan's deadline; a waiter gives it that and a grace.
+        # The leader finishes within its retry plan's deadline (after waiting on the fleet's lease,
+        # with the shared tier); a waiter gives it that and a grace.
         self._wait_timeout = config.timeout * (config.retries + 1) + _WAIT_GRACE
+        if self._shared is not None:
+            self._wait_timeout += self._shared.lock_ttl
 
     def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
@@ -96,12 +110,10 @@ class WinkVerifier(VerifierBase):
 
     def _lead(self, miss: Miss, flight: _Flight) -> WinkProfile:
         try:
-            try:
-                profile = self._call(miss)
-            except AuthenticationFailed as error:
-                profile = self._core.failed(miss, error)
+            if self._shared is None:
+                profile = self._ask_wink(miss)
             else:
-                profile = self._core.succeeded(miss, profile)
+                profile = self._fetch_shared(self._shared, miss)
         except BaseException as error:
             flight.error = error
             raise
@@ -112,6 +124,100 @@ class WinkVerifier(VerifierBase):
             with self._inflight_lock:
                 self._inflight.pop(miss.key, None)
             flight.done.set()
+
+    def _ask_wink(self, miss: Miss) -> WinkProfile:
+        try:
+            profile = self._call(miss)
+        except AuthenticationFailed as error:
+            return self._core.failed(miss, error)
+        return self._core.succeeded(miss, profile)
+
+    def _fetch_shared(self, tier: SyncSharedTier, miss: Miss) -> WinkProfile:
+        """Section 11: the fleet's entry, else one process of the fleet asks Wink (a lease)."""
+        core = self._core
+        tier.ensure_listener()
+        entry = tier.get(miss)
+        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+            return profile
+        self.stats.add("shared_misses")
+        try:
+            lease = tier.acquire(miss)
+        except SharedTierDown:
+            return self._ask_wink(miss)  # Redis cannot coordinate: as without the tier
+        if lease is None:
+            self.stats.add("leases_waited")
+            entry = tier.wait(miss)
+            if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+                return profile
+            return self._lead_fleet(tier, miss, None)
+        self.stats.add("leases_won")
+        # Another process may have filled the entry between our read and our lease.
+        entry = tier.get(miss)
+        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+            tier.release(miss, lease)
+            return profile
+        return self._lead_fleet(tier, miss, lease)
+
+    def _lead_fleet(self, tier: SyncSharedTier, miss: Miss, lease: str | None) -> WinkProfile:
+        """Ask Wink, write the fleet's entry before answering, release, wake the followers."""
+        core = self._core
+        outcome = "fail"
+        try:
+            try:
+                profile = self._call(miss)
+            except TokenRejected as error:
+                outcome = "fill"
+                shared = core.shared_rejection(error)
+                if shared is not None:
+                    tier.fill(miss, shared)
+                return core.failed(miss, error)
+            except AuthenticationFailed as error:
+                return core.failed(miss, error)
+            shared = core.shared_positive(miss, profile)
+            if shared is not None:
+                existing = tier.fill(miss, shared)
+                if existing is not None and existing.kind == "revoked":
+                    # Revoked while we asked Wink: the revocation wins, here too.
+                    core.install(miss.key, existing)
+                    raise TokenRejected(existing.description)
+            outcome = "fill"
+            return core.succeeded(miss, profile)
+        finally:
+            if lease is not None:
+                tier.release(miss, lease)
+                tier.announce(miss, outcome)
+
+    def invalidate(self, token: str) -> bool:
+        """Forget the answer for ``token`` here and, with the shared tier, in every process.
+
+        The next request with it asks Wink again (e.g. after the user changed their profile).
+        ``True`` when it reached the fleet, ``False`` when it applied to this process only.
+        """
+        miss = self._target(token)
+        self._core.cache.delete(miss.key)
+        tier = self._shared
+        if tier is None:
+            return False
+        if tier.delete(miss) and tier.publish("invalidate", miss):
+            return True
+        return self._local_only("invalidate", miss)
+
+    def revoke(self, token: str) -> bool:
+        """Refuse ``token`` from now until it expires, here and, with the shared tier, everywhere.
+
+        The logout call: Wink has no revocation, so a forgotten token would verify again. A revoked
+        token gets 401 ``invalid_token``. ``True`` when it reached the fleet, ``False`` when it
+        applied to this process only.
+        """
+        miss = self._target(token)
+        entry = self._core.revocation(miss.key, miss.claims)
+        self._core.install(miss.key, entry)
+        tier = self._shared
+        if tier is None:
+            return False
+        if tier.put(miss, entry) and tier.publish("revoke", miss):
+            return True
+        return self._local_only("revoke", miss)
 
     def _follow(self, flight: _Flight) -> WinkProfile:
         if not flight.done.wait(self._wait_timeout):
@@ -169,7 +275,10 @@ class WinkVerifier(VerifierBase):
         return client
 
     def close(self) -> None:
-        """Close the HTTP client this verifier made (a later verification makes a new one)."""
+        """Close the HTTP client this verifier made (a later verification makes a new one), and
+        stop the shared tier's listener (and close the Redis client it made)."""
+        if self._shared is not None:
+            self._shared.close()
         if not self._owns_client:
             return
         with self._client_lock:

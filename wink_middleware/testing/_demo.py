@@ -94,7 +94,9 @@ def build_demo(base_url: str, *, clock: Clock | None = None) -> Demo:
     async def sign_out(request: Request) -> Response:
         token = request.headers["authorization"].split(" ", 1)[1].strip()
         emulator.revoke(token)
-        verifier.invalidate(token)
+        await verifier.revoke(
+            token
+        )  # logout: refused from now on, in every worker sharing the tier
         return JSONResponse({"signed_out": True})
 
     app = Starlette(

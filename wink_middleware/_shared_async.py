@@ -1,0 +1,266 @@
+"""AsyncSharedTier: the shared tier's I/O on ``redis.asyncio``, for :class:`AsyncWinkVerifier`.
+
+Every rule lives in :mod:`wink_middleware._shared_tier` and :mod:`wink_middleware._shared_protocol`;
+this module sends the commands, bounds each by ``redis_timeout``, waits for wake-ups and runs the
+invalidation listener task. Redis is an optimisation, never a gate: every failure here is logged,
+counted and answered as "the tier had nothing", so the verifier carries on as without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from wink_middleware._config import WinkConfig
+from wink_middleware._engine import Miss, VerifierCore
+from wink_middleware._shared_entry import SharedEntry
+from wink_middleware._shared_tier import (
+    PING_GRACE,
+    PING_INTERVAL,
+    POLL_INTERVAL,
+    SharedTierBase,
+    SharedTierDown,
+    import_redis,
+)
+
+__all__ = ["AsyncSharedTier"]
+
+T = TypeVar("T")
+
+
+class AsyncSharedTier(SharedTierBase):
+    """The shared tier of one :class:`AsyncWinkVerifier`. ``client`` is a ``redis.asyncio`` client
+    the caller owns, or ``None`` to build one from ``redis_url`` on first use."""
+
+    def __init__(self, config: WinkConfig, core: VerifierCore, client: Any = None) -> None:
+        self._redis = import_redis()
+        super().__init__(config, core)
+        self._client = client
+        self._owns_client = client is None
+        self._release: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._wakeups: dict[bytes, tuple[asyncio.Event, list[str]]] = {}
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            config = self.config
+            options = {
+                "socket_timeout": config.redis_timeout,
+                "socket_connect_timeout": config.redis_timeout,
+            }
+            if config.redis_cluster:
+                self._client = self._redis.asyncio.RedisCluster.from_url(
+                    config.redis_url, **options
+                )
+            else:
+                self._client = self._redis.asyncio.Redis.from_url(config.redis_url, **options)
+        return self._client
+
+    async def _run(self, op: str, command: Callable[[Any], Awaitable[T]]) -> T:
+        """Run one Redis command through the breaker, within ``redis_timeout``."""
+        if self.breaker.allow() is not None:
+            self.stats.add("shared_breaker_short_circuits")
+            raise SharedTierDown
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await command(self._get_client())
+        except (self._redis.RedisError, OSError, TimeoutError) as exc:
+            self.failed(op, exc)
+            raise SharedTierDown from exc
+        self.breaker.success()
+        return result
+
+    # -- entries -----------------------------------------------------------------------------
+
+    async def get(self, miss: Miss) -> SharedEntry | None:
+        """The fleet's entry for the token, or ``None`` (absent, unreadable, Redis down)."""
+        key = self.keys.entry_key(miss.key)
+        try:
+            value = await self._run("get", lambda r: r.get(key))
+        except SharedTierDown:
+            return None
+        if value is None:
+            return None
+        entry = self.open(miss, value)
+        if entry is None:
+            with contextlib.suppress(SharedTierDown):
+                await self._run("delete", lambda r: r.delete(key))
+        return entry
+
+    async def fill(self, miss: Miss, entry: SharedEntry) -> SharedEntry | None:
+        """Write ``entry`` unless one is there (``NX``); return what was there instead, if any.
+
+        ``NX`` keeps a revocation written meanwhile: the caller then takes that one.
+        """
+        sealed = self.seal(miss, entry)
+        if sealed is None:
+            return None
+        key, value, px = sealed
+        try:
+            written = await self._run("set", lambda r: r.set(key, value, nx=True, px=px))
+        except SharedTierDown:
+            return None
+        if written:
+            return None
+        return await self.get(miss)
+
+    async def put(self, miss: Miss, entry: SharedEntry) -> bool:
+        """Write ``entry`` over whatever is there (a revocation); whether Redis took it."""
+        sealed = self.seal(miss, entry)
+        if sealed is None:
+            return False
+        key, value, px = sealed
+        try:
+            await self._run("set", lambda r: r.set(key, value, px=px))
+        except SharedTierDown:
+            return False
+        return True
+
+    async def delete(self, miss: Miss) -> bool:
+        """Forget the fleet's entry for the token; whether Redis took it."""
+        key = self.keys.entry_key(miss.key)
+        try:
+            await self._run("delete", lambda r: r.delete(key))
+        except SharedTierDown:
+            return False
+        return True
+
+    # -- fleet single-flight -----------------------------------------------------------------
+
+    async def acquire(self, miss: Miss) -> str | None:
+        """Try to take the token's lease: its value if this process won, ``None`` if another holds
+        it. Raises :class:`SharedTierDown` when Redis cannot say (the caller asks Wink itself)."""
+        from wink_middleware._shared_protocol import lease_value
+
+        value = lease_value()
+        key = self.keys.lease_key(miss.key)
+        px = int(self.lock_ttl * 1000)
+        won = await self._run("lease", lambda r: r.set(key, value, nx=True, px=px))
+        return value if won else None
+
+    async def release(self, miss: Miss, lease: str) -> None:
+        """Give the lease back, if it is still ours (compare-and-delete)."""
+        from wink_middleware._shared_protocol import RELEASE_SCRIPT
+
+        key = self.keys.lease_key(miss.key)
+        with contextlib.suppress(SharedTierDown):
+            await self._run("release", lambda r: r.eval(RELEASE_SCRIPT, 1, key, lease))
+
+    async def announce(self, miss: Miss, kind: str) -> None:
+        """Wake the processes waiting on this token's lease: ``fill`` or ``fail``."""
+        from wink_middleware._shared_protocol import encode_message
+
+        message = encode_message("fill" if kind == "fill" else "fail", miss.key)
+        with contextlib.suppress(SharedTierDown):
+            await self._run("publish", lambda r: r.publish(self.keys.fill_channel, message))
+
+    async def wait(self, miss: Miss) -> SharedEntry | None:
+        """Wait for the lease holder's answer: the entry it wrote, or ``None`` (it failed, the
+        lease ended without an entry, or ``lock_ttl`` passed): then ask Wink."""
+        self.ensure_listener()
+        event = asyncio.Event()
+        kinds: list[str] = []
+        self._wakeups[miss.key] = (event, kinds)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lock_ttl
+        lease_key = self.keys.lease_key(miss.key)
+        try:
+            while (left := deadline - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(POLL_INTERVAL, left)):
+                        await event.wait()
+                entry = await self.get(miss)
+                if entry is not None or "fail" in kinds:
+                    return entry
+                try:
+                    if not await self._run("lease", lambda r: r.exists(lease_key)):
+                        return None  # the holder is gone (or done without an entry)
+                except SharedTierDown:
+                    return None
+            return None
+        finally:
+            self._wakeups.pop(miss.key, None)
+
+    # -- invalidation messages ---------------------------------------------------------------
+
+    async def publish(self, kind: str, miss: Miss) -> bool:
+        """Tell every process to forget (``invalidate``) or refuse (``revoke``) the token."""
+        message = self.invalidation(kind, miss.key)
+        try:
+            await self._run("publish", lambda r: r.publish(self.keys.channel, message))
+        except SharedTierDown:
+            return False
+        self.stats.add("invalidations_sent")
+        return True
+
+    def ensure_listener(self) -> None:
+        """Start the invalidation listener task on first use (and again if it ended)."""
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        reconnect = False
+        while True:
+            pubsub = self._get_client().pubsub()
+            try:
+                async with asyncio.timeout(self.timeout * 4):
+                    await pubsub.subscribe(self.keys.channel, self.keys.fill_channel)
+                    confirmed = 0
+                    while confirmed < 2:
+                        message = await pubsub.get_message(timeout=self.timeout)
+                        if message is not None and message["type"] == "subscribe":
+                            confirmed += 1
+                self.listener_up(reconnect)
+                reconnect = True
+                backoff = 0.1
+                await self._pump(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: drop shared answers, reconnect
+                self.listener_lost(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _pump(self, pubsub: Any) -> None:
+        loop = asyncio.get_running_loop()
+        last_seen = last_ping = loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=PING_INTERVAL / 2)
+            now = loop.time()
+            if message is not None:
+                last_seen = now
+                if message["type"] == "message":
+                    wakeup = self.received(message["data"])
+                    if wakeup is not None:
+                        self._wake(*wakeup)
+            if now - last_seen > PING_GRACE:
+                raise TimeoutError("Redis stopped answering the listener's pings")
+            if now - last_ping >= PING_INTERVAL:
+                last_ping = now
+                await pubsub.ping()
+
+    def _wake(self, kind: str, d: bytes) -> None:
+        waiting = self._wakeups.get(d)
+        if waiting is not None:
+            waiting[1].append(kind)
+            waiting[0].set()
+
+    async def aclose(self) -> None:
+        """Stop the listener and close the client this tier made."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+        self.listener = "off"
+        client = self._client
+        if client is not None and self._owns_client:
+            self._client = None
+            with contextlib.suppress(Exception):
+                await client.aclose()

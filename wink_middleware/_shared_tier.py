@@ -1,0 +1,170 @@
+"""What the async and sync shared tiers (Redis, DESIGN section 11) share: every rule, no I/O.
+
+The twins ``_shared_async`` and ``_shared_sync`` only move bytes to and from Redis and wait; this
+module holds the keys and names, the envelopes, the breaker that skips a sick Redis, the counters,
+and what a pub/sub message does to this process's cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from wink_middleware._cache import Negative
+from wink_middleware._config import WinkConfig
+from wink_middleware._engine import Miss, VerifierCore
+from wink_middleware._exceptions import WinkConfigError
+from wink_middleware._resilience import CircuitBreaker
+from wink_middleware._shared_entry import SharedEntry
+
+if TYPE_CHECKING:
+    from wink_middleware._shared_protocol import SharedKeys
+
+__all__ = ["POLL_INTERVAL", "SharedTierBase", "SharedTierDown", "import_redis"]
+
+logger = logging.getLogger("wink_middleware")
+
+#: A lease follower re-reads the shared entry this often, in case a wake-up message is lost.
+POLL_INTERVAL = 0.05
+#: How often the invalidation listener pings Redis, and how long without an answer means it is gone.
+PING_INTERVAL = 1.0
+PING_GRACE = 3.0
+
+_EXTRA = 'the shared tier needs the redis extra: pip install "wink-middleware[redis]"'
+
+
+class SharedTierDown(Exception):
+    """A Redis command failed, timed out or was skipped by the tier's breaker (never escapes)."""
+
+
+def import_redis() -> Any:
+    """The ``redis`` package, or a :class:`WinkConfigError` naming the extra to install."""
+    try:
+        import cryptography  # noqa: F401
+        import redis
+    except ImportError as exc:
+        raise WinkConfigError(f"{_EXTRA} ({exc.name} is missing)") from None
+    return redis
+
+
+class SharedTierBase:
+    """The rules of the shared tier for one verifier: keys, envelopes, breaker, messages."""
+
+    def __init__(self, config: WinkConfig, core: VerifierCore) -> None:
+        from wink_middleware._shared_protocol import SharedKeys, lock_ttl
+
+        self.config = config
+        self.core = core
+        self.keys: SharedKeys = SharedKeys.from_secrets(
+            config.client_id, config.client_secret, config.redis_secret, config.redis_prefix
+        )
+        self.lock_ttl = lock_ttl(config.timeout, config.retries)
+        self.timeout = config.redis_timeout
+        self.stats = core.stats
+        self._count = core.stats.add
+        self.breaker = CircuitBreaker(
+            config.breaker_threshold,
+            config.breaker_cooldown,
+            core.stats,
+            core.clock,
+            name="the shared tier (Redis)",
+            counters="shared_",
+            on_change=self._breaker_changed,
+        )
+        #: "off" until the listener first runs, then "up" once Redis confirmed the subscription.
+        self.listener = "off"
+        core.share(self.keys.lookup_digest, config.local_ttl)
+
+    # -- health ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``"up"`` or ``"down"`` (the tier's breaker is open or probing)."""
+        return "up" if self.breaker.state == "closed" else "down"
+
+    def _breaker_changed(self, state: str) -> None:
+        if state == "open":
+            logger.warning(
+                "shared tier down: Redis failed %d times in a row; working without it for %.0fs",
+                self.config.breaker_threshold,
+                self.config.breaker_cooldown,
+            )
+        elif state == "closed":
+            logger.info("shared tier back: Redis answers again")
+
+    def failed(self, op: str, exc: BaseException) -> None:
+        """Count and log a Redis command that failed or timed out."""
+        self._count("shared_errors")
+        self.breaker.failure()
+        logger.debug("shared tier: Redis %s failed (%s)", op, type(exc).__name__)
+
+    # -- entries -----------------------------------------------------------------------------
+
+    def seal(self, miss: Miss, entry: SharedEntry) -> tuple[str, bytes, int] | None:
+        """Key, envelope and ``PX`` of an entry to write, or ``None`` when its time is over."""
+        from wink_middleware._shared_protocol import ttl_ms
+
+        px = ttl_ms(entry.usable_until, self.core.clock.time())
+        if px is None:
+            return None
+        key = self.keys.entry_key(miss.key)
+        return key, self.keys.seal(miss.raw, key, entry), px
+
+    def open(self, miss: Miss, value: bytes) -> SharedEntry | None:
+        """The entry in ``value``, or ``None`` (counted, logged) when it fails to open."""
+        from wink_middleware._shared_protocol import IntegrityError
+
+        try:
+            return self.keys.open(miss.raw, self.keys.entry_key(miss.key), value)
+        except IntegrityError:
+            self._count("integrity_failures")
+            logger.warning(
+                "shared tier: an entry for token %s failed its integrity check: ignored and deleted",
+                miss.fp,
+            )
+            return None
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def invalidation(self, kind: str, d: bytes) -> bytes:
+        """The message announcing ``invalidate`` (``inv``) or ``revoke`` (``rev``) of digest ``d``."""
+        from wink_middleware._shared_protocol import encode_message
+
+        return encode_message("rev" if kind == "revoke" else "inv", d)
+
+    def received(self, data: Any) -> tuple[str, bytes] | None:
+        """Apply a pub/sub message to this process's cache; return a fill/fail wake-up to deliver.
+
+        Messages are hints: a forged one can at worst evict an entry here, never admit a token.
+        """
+        from wink_middleware._shared_protocol import decode_message
+
+        decoded = decode_message(data)
+        if decoded is None:
+            return None
+        kind, d = decoded
+        if kind in ("fill", "fail"):
+            return kind, d
+        self._count("invalidations_received")
+        cache = self.core.cache
+        if kind == "inv" or not isinstance(cache.get(d), Negative):
+            # A revocation reaches this process as "forget what you hold": the next request
+            # reads the shared revoked entry. A refusal held here stays.
+            cache.delete(d)
+        return None
+
+    def listener_up(self, reconnect: bool) -> None:
+        """The subscription is confirmed: messages published from now on reach this process."""
+        self.listener = "up"
+        if reconnect:
+            logger.info("shared tier: invalidation listener reconnected")
+
+    def listener_lost(self, exc: BaseException) -> None:
+        """The subscription dropped: messages may have been missed, so forget shared answers."""
+        if self.listener == "up":
+            logger.warning(
+                "shared tier: invalidation listener lost (%s): dropping cached profiles",
+                type(exc).__name__,
+            )
+        self.listener = "down"
+        self.core.cache.drop_positives()
