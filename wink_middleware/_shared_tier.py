@@ -83,14 +83,8 @@ class SharedTierBase:
         return "up" if self.breaker.state == "closed" else "down"
 
     def _breaker_changed(self, state: str) -> None:
-        if state == "open":
-            logger.warning(
-                "shared tier down: Redis failed %d times in a row; working without it for %.0fs",
-                self.config.breaker_threshold,
-                self.config.breaker_cooldown,
-            )
-        elif state == "closed":
-            logger.info("shared tier back: Redis answers again")
+        # The breaker logs the tier going down (a warning) and coming back (info) itself.
+        return None
 
     def failed(self, op: str, exc: BaseException) -> None:
         """Count and log a Redis command that failed or timed out."""
@@ -156,6 +150,8 @@ class SharedTierBase:
     def listener_up(self, reconnect: bool) -> None:
         """The subscription is confirmed: messages published from now on reach this process."""
         self.listener = "up"
+        # Redis answered: the tier is back, even before a request needs it.
+        self.breaker.success()
         if reconnect:
             logger.info("shared tier: invalidation listener reconnected")
 

@@ -371,12 +371,18 @@ class WinkEmulator:
         return WinkConfig(client_id=self.client_id, client_secret=self._secret, **options)
 
     def async_verifier(
-        self, config: WinkConfig | None = None, *, clock: Clock | None = None, **options: Any
+        self,
+        config: WinkConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        redis: Any = None,
+        **options: Any,
     ) -> AsyncWinkVerifier:
         """An :class:`~wink_middleware.AsyncWinkVerifier` whose calls reach this emulator in-process.
 
         ``config`` defaults to :meth:`wink_config` with ``options``. Its httpx client talks to the
-        emulator's in-process transport and holds no connection, so nothing needs closing.
+        emulator's in-process transport and holds no connection; with the shared tier on
+        (``redis_url=`` or ``redis=``), close it (``aclose()``) to stop its listener.
         """
         import httpx
 
@@ -384,10 +390,15 @@ class WinkEmulator:
 
         config = self._config_for(config, options)
         client = httpx.AsyncClient(transport=self.transport())
-        return AsyncWinkVerifier(config, client=client, clock=clock)
+        return AsyncWinkVerifier(config, client=client, clock=clock, redis=redis)
 
     def verifier(
-        self, config: WinkConfig | None = None, *, clock: Clock | None = None, **options: Any
+        self,
+        config: WinkConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        redis: Any = None,
+        **options: Any,
     ) -> WinkVerifier:
         """A sync :class:`~wink_middleware.WinkVerifier` whose calls reach this emulator in-process.
 
@@ -399,7 +410,7 @@ class WinkEmulator:
 
         config = self._config_for(config, options)
         client = httpx.Client(transport=self.sync_transport())
-        return WinkVerifier(config, client=client, clock=clock)
+        return WinkVerifier(config, client=client, clock=clock, redis=redis)
 
     def _config_for(self, config: WinkConfig | None, options: dict[str, Any]) -> WinkConfig:
         if config is None:
