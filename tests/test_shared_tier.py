@@ -184,14 +184,15 @@ async def test_revoke_in_one_worker_is_refused_by_every_worker_within_a_second(
     started = time.monotonic()
     assert await fleet[0].revoke(token) is True
     for worker in fleet[1:]:
-        while True:
+        refusal: TokenRejected | None = None
+        while refusal is None:
             try:
                 await worker.verify(token)
             except TokenRejected as exc:
-                assert exc.description == "the access token was revoked"
-                break
+                refusal = exc
             assert time.monotonic() - started < 1.0, "revocation not seen within 1 s"
             await asyncio.sleep(0.005)
+        assert refusal.description == "the access token was revoked"
     assert emulator.calls == 1  # refused from the shared revocation, not by asking Wink
     assert fleet[1].stats.invalidations_received >= 1
 
@@ -518,7 +519,7 @@ async def test_a_redis_client_you_own_is_used_and_not_closed(
     token = emulator.issue_token()
     await worker.verify(token)
     await worker.aclose()
-    assert await client.exists(*[k for k in await client.keys("*")]) >= 1  # still usable
+    assert await client.ping()  # still open: the verifier closed only what it made
     await client.aclose()
 
 
