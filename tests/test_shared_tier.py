@@ -164,7 +164,7 @@ async def test_a_transient_failure_is_never_written_to_redis(
     emulator.fail_next(1, 503)
     with pytest.raises(Exception, match="unavailable"):
         await fleet[0].verify(token)
-    client = redis.Redis.from_url(redis_url)
+    client: Any = redis.Redis.from_url(redis_url)
     assert [k for k in client.keys("*") if b":e:" in k] == []
     assert (await fleet[1].verify(token)).wink_token
     assert emulator.calls == 2
@@ -282,7 +282,7 @@ def _forms(secret: str) -> list[bytes]:
 async def test_redis_holds_no_token_no_plain_hash_no_profile_field_and_every_key_expires(
     emulator: WinkEmulator, redis_url: str
 ) -> None:
-    raw = redis.Redis.from_url(redis_url)
+    raw: Any = redis.Redis.from_url(redis_url)
     pubsub = raw.pubsub()
     pubsub.psubscribe("*")
     workers = [emulator.async_verifier(redis_url=redis_url, share_negative=True) for _ in range(2)]
@@ -324,7 +324,7 @@ async def test_redis_holds_no_token_no_plain_hash_no_profile_field_and_every_key
 async def test_a_damaged_entry_is_a_miss_reverified_never_another_users_profile(
     damage: str, emulator: WinkEmulator, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    raw = redis.Redis.from_url(redis_url)
+    raw: Any = redis.Redis.from_url(redis_url)
     alice = emulator.issue_token(first_name="Alice")
     bob = emulator.issue_token(first_name="Bob")
     writer = emulator.async_verifier(redis_url=redis_url)
@@ -472,7 +472,7 @@ async def test_redis_down_is_logged_once_as_a_warning_and_back_as_info(
 
 
 def test_redis_options_are_validated_and_the_secrets_never_printed() -> None:
-    base = {"client_id": "c", "client_secret": "s"}
+    base: dict[str, Any] = {"client_id": "c", "client_secret": "s"}
     with pytest.raises(WinkConfigError, match="redis_url"):
         WinkConfig(**base, redis_url="http://localhost")
     with pytest.raises(WinkConfigError, match="32 bytes"):
@@ -532,7 +532,8 @@ async def test_two_clients_sharing_a_redis_never_meet(
     try:
         await mine.verify(emulator.issue_token())
         await theirs.verify(other.issue_token())
-        prefixes = {k.split(b":")[1] for k in redis.Redis.from_url(redis_url).keys("wink:*")}
+        client: Any = redis.Redis.from_url(redis_url)
+        prefixes = {k.split(b":")[1] for k in client.keys("wink:*")}
         assert len(prefixes) == 2
     finally:
         await mine.aclose()
