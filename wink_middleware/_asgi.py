@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Unpack
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -13,20 +12,26 @@ from wink_middleware._adapter import Adapter
 from wink_middleware._async_verifier import AsyncWinkVerifier
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
+from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
+from wink_middleware._logging import logger
 from wink_middleware._policy import Access
 from wink_middleware._request import RequestView
-from wink_middleware._responses import render, websocket_close_code
+from wink_middleware._responses import outcome_event, render, websocket_close_code
 
 __all__ = ["WinkMiddleware"]
 
-logger = logging.getLogger("wink_middleware")
 
 _PROTECTED = Access.PROTECTED
 _OPTIONAL = Access.OPTIONAL
 _PUBLIC = Access.PUBLIC
 _PREFLIGHT = Access.PREFLIGHT
 _AUTHENTICATED = ("authenticated",)
+_PUBLIC_EVENT = REQUEST_EVENTS["public"]
+_PREFLIGHT_EVENT = REQUEST_EVENTS["preflight"]
+_MISSING_EVENT = REQUEST_EVENTS["missing"]
+_ANONYMOUS_EVENT = REQUEST_EVENTS["anonymous"]
+_AUTHENTICATED_EVENT = REQUEST_EVENTS["authenticated"]
 
 
 class WinkMiddleware(Adapter[AsyncWinkVerifier]):
@@ -55,6 +60,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self._lookup = self.verifier.lookup
         self._resolve = self.verifier.resolve
         self._realm = self.config.realm
+        self._emit = self.verifier.emit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -68,11 +74,16 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         scope["wink.realm"] = self._realm
         view = self._view(scope)
         access = self._access(view)
+        emit = self._emit
         if access is _PUBLIC:
             _anonymous(scope)
+            if emit is not None:
+                emit(_PUBLIC_EVENT)
             await self.app(scope, receive, send)
             return
         if access is _PREFLIGHT:
+            if emit is not None:
+                emit(_PREFLIGHT_EVENT)
             await self._preflight(scope, receive, send)
             return
         try:
@@ -82,18 +93,26 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
                 profile = await self._resolve(profile)
         except MissingToken as exc:
             if access is _PROTECTED:
+                if emit is not None:
+                    emit(_MISSING_EVENT)
                 await self._deny(scope, receive, send, exc)
                 return
+            if emit is not None:
+                emit(_ANONYMOUS_EVENT)
             _anonymous(scope, replace=True)
             await self.app(scope, receive, send)
             return
         except AuthenticationFailed as exc:
             # An outage (5xx) is never anonymous: it would silently sign a user out.
             if access is _OPTIONAL and self._anonymous_on_invalid and exc.status_code < 500:
+                if emit is not None:
+                    emit(_ANONYMOUS_EVENT)
                 _anonymous(scope, replace=True)
                 scope["wink.error"] = exc
                 await self.app(scope, receive, send)
                 return
+            if emit is not None:
+                emit(outcome_event(exc))
             await self._deny(scope, receive, send, exc)
             return
         if view.subprotocols:
@@ -102,6 +121,8 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             scope["subprotocols"] = [p for p in offered if p.encode("latin-1") != token]
         scope["wink"] = scope["user"] = profile
         scope["auth"] = AuthCredentials(_AUTHENTICATED)
+        if emit is not None:
+            emit(_AUTHENTICATED_EVENT)
         await self.app(scope, receive, send)
 
     def _view(self, scope: Scope) -> RequestView:

@@ -13,6 +13,7 @@ from wink_middleware._client import async_post, make_async_client, translate
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierBase, token_bytes
+from wink_middleware._events import INVALIDATION, SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 from wink_middleware._shared_tier import SharedTierDown
@@ -72,11 +73,13 @@ class AsyncWinkVerifier(VerifierBase):
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             self._core.admit(len(self._inflight))
             self.stats.add("misses")
+            self._core.event(SINGLEFLIGHT, "leader", "process")
             task = asyncio.get_running_loop().create_task(self._fetch(miss))
             self._inflight[miss.key] = task
             task.add_done_callback(_retrieve_exception)
         else:
             self.stats.add("coalesced")
+            self._core.event(SINGLEFLIGHT, "follower", "process")
         return await asyncio.shield(task)
 
     async def _fetch(self, miss: Miss) -> WinkProfile:
@@ -108,11 +111,13 @@ class AsyncWinkVerifier(VerifierBase):
             return await self._ask_wink(miss)  # Redis cannot coordinate: as without the tier
         if lease is None:
             self.stats.add("leases_waited")
+            core.event(SINGLEFLIGHT, "follower", "fleet")
             entry = await tier.wait(miss)
             if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
                 return profile
             return await self._lead(tier, miss, None)
         self.stats.add("leases_won")
+        core.event(SINGLEFLIGHT, "leader", "fleet")
         # Another process may have filled the entry between our read and our lease.
         entry = await tier.get(miss)
         if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
@@ -157,6 +162,7 @@ class AsyncWinkVerifier(VerifierBase):
         """
         miss = self._target(token)
         self._core.cache.delete(miss.key)
+        self._core.event(INVALIDATION, "invalidate", "local")
         tier = self._shared
         if tier is None:
             return False
@@ -174,6 +180,7 @@ class AsyncWinkVerifier(VerifierBase):
         miss = self._target(token)
         entry = self._core.revocation(miss.key, miss.claims)
         self._core.install(miss.key, entry)
+        self._core.event(INVALIDATION, "revoke", "local")
         tier = self._shared
         if tier is None:
             return False
@@ -187,15 +194,15 @@ class AsyncWinkVerifier(VerifierBase):
         body = core.request_body(miss)
         client = self._get_client()
         while True:
-            core.before_attempt(miss)
+            started = core.before_attempt(miss)
             try:
                 async with asyncio.timeout(plan.attempt_timeout()):
                     status, headers, content = await async_post(client, core.url, body)
             except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
-                error = core.io_failed(miss, translate(exc))
+                error = core.io_failed(miss, translate(exc), started)
             else:
                 try:
-                    return core.judge(miss, status, headers, content)
+                    return core.judge(miss, status, headers, content, started)
                 except WinkUnavailable as exc:
                     error = exc
             delay = plan.next_delay()

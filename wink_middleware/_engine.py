@@ -8,7 +8,6 @@ retried on transient failures inside one deadline and guarded by a circuit break
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,14 @@ from wink_middleware._cache import (
 )
 from wink_middleware._clock import Clock, SystemClock
 from wink_middleware._config import WinkConfig
+from wink_middleware._events import (
+    BREAKER,
+    CACHE_EVENTS,
+    STALE_SERVED,
+    WINK_CALL,
+    ObserverSet,
+    WinkEvent,
+)
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
@@ -32,6 +39,7 @@ from wink_middleware._exceptions import (
     WinkError,
     WinkUnavailable,
 )
+from wink_middleware._logging import fields, logger
 from wink_middleware._profile import WinkProfile
 from wink_middleware._protocol import (
     check_token,
@@ -54,7 +62,22 @@ __all__ = ["REVOKED", "Miss", "SharedEntry", "VerifierBase", "VerifierCore", "ca
 #: The refusal of a revoked token (``revoke()``, DESIGN section 7.6).
 REVOKED = "the access token was revoked"
 
-logger = logging.getLogger("wink_middleware")
+_LOCAL_HIT = CACHE_EVENTS[("local", "hit")]
+_LOCAL_NEGATIVE_HIT = CACHE_EVENTS[("local", "negative_hit")]
+_LOCAL_REVOKED = CACHE_EVENTS[("local", "revoked")]
+_LOCAL_MISS = CACHE_EVENTS[("local", "miss")]
+
+
+def _error_type(cause: BaseException | None) -> str | None:
+    """A failed call's ``error.type``: timeout, connect, or the exception's class name."""
+    if cause is None:
+        return None
+    name = type(cause).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "Connect" in name:
+        return "connect"
+    return name
 
 
 def cache_key(raw: bytes) -> bytes:
@@ -110,8 +133,16 @@ class VerifierCore:
         self.stats = VerifierStats()
         self._count = self.stats.add
         self._count_hit = self.stats.counter("hits")
+        observers = ObserverSet(config.observers)
+        observers.bind(config)
+        #: Hands an event to the observers; ``None`` without any, so that nothing is built then.
+        self.emit: Callable[[WinkEvent], None] | None = observers.emit if observers else None
         self.breaker = CircuitBreaker(
-            config.breaker_threshold, config.breaker_cooldown, self.stats, self.clock
+            config.breaker_threshold,
+            config.breaker_cooldown,
+            self.stats,
+            self.clock,
+            on_change=self.breaker_observer("wink"),
         )
         self.url = config.verify_url
 
@@ -128,6 +159,9 @@ class VerifierCore:
         if entry is not None:
             if type(entry) is Negative:
                 self._count("negative_hits")
+                if self.emit is not None:
+                    revoked = entry.description == REVOKED
+                    self.emit(_LOCAL_REVOKED if revoked else _LOCAL_NEGATIVE_HIT)
                 raise TokenRejected(entry.description)
             # The cache served the entry before its usable_until: without a stale-if-error grace
             # that is also its fresh_until, and the clock need not be read again.
@@ -136,8 +170,12 @@ class VerifierCore:
                 or self._monotonic() < entry.fresh_until  # type: ignore[union-attr]
             ):
                 self._count_hit()
+                if self.emit is not None:
+                    self.emit(_LOCAL_HIT)
                 return entry.profile  # type: ignore[union-attr]
         check_token(raw, self.config.max_token_length)
+        if self.emit is not None:
+            self.emit(_LOCAL_MISS)
         claims = unverified_claims(raw)
         if self.config.precheck:
             rejection = precheck(
@@ -145,8 +183,12 @@ class VerifierCore:
             )
             if rejection is not None:
                 self._count("local_rejections")
+                fp = fingerprint(raw)
                 logger.info(
-                    "token %s rejected locally: %s", fingerprint(raw), rejection.description
+                    "token %s rejected locally: %s",
+                    fp,
+                    rejection.description,
+                    extra=fields(fp, "rejected"),
                 )
                 self._remember_rejection(key, rejection)
                 raise rejection
@@ -172,42 +214,97 @@ class VerifierCore:
         """The attempts and deadline of one call to Wink."""
         return RetryPlan(self.config, self.clock)
 
-    def before_attempt(self, miss: Miss) -> None:
-        """Count the call, or raise :class:`WinkUnavailable` if the circuit breaker is open."""
+    def before_attempt(self, miss: Miss) -> float:
+        """Count the call and return when it starts, or raise :class:`WinkUnavailable` if the
+        circuit breaker is open."""
         self.breaker.check()
         self._count("wink_calls")
-        logger.debug("asking Wink about token %s", miss.fp)
+        logger.debug("asking Wink about token %s", miss.fp, extra=fields(miss.fp, None))
+        return self.clock.monotonic()
 
-    def judge(self, miss: Miss, status: int, headers: Any, body: bytes | None) -> WinkProfile:
-        """Classify Wink's answer (raising for anything but a usable profile) and count it."""
+    def judge(
+        self, miss: Miss, status: int, headers: Any, body: bytes | None, started: float
+    ) -> WinkProfile:
+        """Classify Wink's answer (raising for anything but a usable profile) and count it.
+
+        ``started`` is when the attempt began, on the clock's monotonic time.
+        """
         try:
             profile = classify_response(status, headers, body, miss.fp)
         except WinkUnavailable:
             self._transient()
+            self._called(started, "unavailable", status, f"http_{status}")
             raise
         except TokenRejected:
             self.stats.failure("rejected")
             self.breaker.success()
+            self._called(started, "rejected", status, None)
             raise
         except WinkBadResponse as exc:
             self.stats.failure("bad_response")
             # Not an outage: Wink is up. It also settles a half-open breaker's probe.
             self.breaker.success()
-            logger.error("bad answer from Wink for token %s: %s", miss.fp, exc.description)
+            self._called(started, "bad_response", status, "bad_response")
+            logger.error(
+                "bad answer from Wink for token %s: %s",
+                miss.fp,
+                exc.description,
+                extra=fields(miss.fp, "bad_response"),
+            )
             raise
         self.breaker.success()
+        self._called(started, "valid", status, None)
         return profile
 
-    def io_failed(self, miss: Miss, error: WinkError) -> WinkUnavailable:
+    def io_failed(self, miss: Miss, error: WinkError, started: float) -> WinkUnavailable:
         """Count and log an I/O failure the twin translated: return it if transient, else raise it."""
+        kind = _error_type(error.__cause__)
         if isinstance(error, WinkUnavailable):
             self._transient()
-            logger.warning("Wink call for token %s failed: %s", miss.fp, error.description)
+            self._called(started, "unavailable", None, kind)
+            logger.warning(
+                "Wink call for token %s failed: %s",
+                miss.fp,
+                error.description,
+                extra=fields(miss.fp, "unavailable"),
+            )
             return error
         self.stats.failure("bad_response")
         self.breaker.success()
-        logger.error("bad answer from Wink for token %s: %s", miss.fp, error)
+        self._called(started, "bad_response", None, kind)
+        logger.error(
+            "bad answer from Wink for token %s: %s",
+            miss.fp,
+            error,
+            extra=fields(miss.fp, "bad_response"),
+        )
         raise error
+
+    def _called(
+        self, started: float, outcome: str, status: int | None, error_type: str | None
+    ) -> None:
+        if self.emit is not None:
+            self.emit(
+                WinkEvent(
+                    WINK_CALL,
+                    outcome=outcome,
+                    duration_s=self.clock.monotonic() - started,
+                    status_code=status,
+                    error_type=error_type,
+                )
+            )
+
+    def breaker_observer(self, breaker: str) -> Callable[[str], None] | None:
+        """The ``on_change`` of a breaker (``wink`` or ``redis``) that tells the observers."""
+        emit = self.emit
+        if emit is None:
+            return None
+        return lambda state: emit(WinkEvent(BREAKER, outcome=state, tier=breaker))
+
+    def event(self, name: str, outcome: str | None = None, tier: str | None = None) -> None:
+        """Tell the observers, if any, of something that happened off the hot path."""
+        if self.emit is not None:
+            self.emit(WinkEvent(name, outcome=outcome, tier=tier))
 
     def _transient(self) -> None:
         self.stats.failure("unavailable")
@@ -245,7 +342,11 @@ class VerifierCore:
                 fresh_for = min(fresh_for, self.local_ttl)
             self.cache.set_positive(miss.key, profile, mono + fresh_for, mono + usable_for)
         else:
-            logger.info("token %s verified but expires within the leeway: not cached", miss.fp)
+            logger.info(
+                "token %s verified but expires within the leeway: not cached",
+                miss.fp,
+                extra=fields(miss.fp, "authenticated"),
+            )
         return profile
 
     # -- the shared tier's decisions (DESIGN section 11) ------------------------------------
@@ -323,7 +424,12 @@ class VerifierCore:
             entry = self.cache.get(miss.key)
             if entry is not None and type(entry) is not Negative:
                 self._count("stale_served")
-                logger.warning("Wink unavailable: serving the cached profile of token %s", miss.fp)
+                self.event(STALE_SERVED)
+                logger.warning(
+                    "Wink unavailable: serving the cached profile of token %s",
+                    miss.fp,
+                    extra=fields(miss.fp, "stale_served"),
+                )
                 return entry.profile  # type: ignore[union-attr]
         raise error
 
@@ -377,6 +483,15 @@ class VerifierBase:
         return self._core.lookup(raw)
 
     @property
+    def emit(self) -> Callable[[WinkEvent], None] | None:
+        """Hands an event to this verifier's observers; ``None`` when it has none.
+
+        The middlewares report each request's outcome through it (bind it once; test for ``None``
+        so that a verifier without observers costs a request nothing).
+        """
+        return self._core.emit
+
+    @property
     def stats(self) -> VerifierStats:
         """Counters: cache hits, misses, coalesced waits, Wink calls and failures, ..."""
         return self._core.stats
@@ -414,5 +529,6 @@ class VerifierBase:
             "%s of token %s reached this process only: the shared tier is unreachable",
             what,
             miss.fp,
+            extra=fields(miss.fp, what),
         )
         return False

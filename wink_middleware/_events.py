@@ -40,12 +40,13 @@ names it does not know.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from wink_middleware._logging import logger
 
 if TYPE_CHECKING:
     from wink_middleware._config import WinkConfig
@@ -67,7 +68,6 @@ __all__ = [
     "WinkEvent",
 ]
 
-logger = logging.getLogger("wink_middleware")
 
 REQUEST = "request"
 CACHE = "cache"

@@ -10,7 +10,6 @@ import base64
 import binascii
 import hashlib
 import json
-import logging
 import math
 import re
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from wink_middleware._exceptions import (
     WinkBadResponse,
     WinkUnavailable,
 )
+from wink_middleware._logging import fields, logger
 from wink_middleware._profile import WinkProfile
 from wink_middleware._version import __version__
 
@@ -37,7 +37,6 @@ __all__ = [
     "unverified_claims",
 ]
 
-logger = logging.getLogger("wink_middleware")
 
 #: Wink's answer is read up to this many bytes; a longer 2xx body is a bad response.
 MAX_BODY_BYTES = 64 * 1024
@@ -112,17 +111,30 @@ def classify_response(
                 "Wink answered 403 for token %s: this can be Wink's gateway firewall rather than "
                 "the token (check the User-Agent and the server's address are allowed)",
                 fp,
+                extra=fields(fp, "rejected"),
             )
         else:
-            logger.info("Wink rejected token %s with status %d", fp, status)
+            logger.info(
+                "Wink rejected token %s with status %d", fp, status, extra=fields(fp, "rejected")
+            )
         raise TokenRejected("the access token was rejected by Wink")
     if status in _UNAVAILABLE_STATUSES or 500 <= status < 600:
-        logger.warning("Wink is unavailable: status %d for token %s", status, fp)
+        logger.warning(
+            "Wink is unavailable: status %d for token %s",
+            status,
+            fp,
+            extra=fields(fp, "unavailable"),
+        )
         raise WinkUnavailable(
             f"Wink is temporarily unavailable (status {status})",
             retry_after=parse_retry_after(headers.get("retry-after")),
         )
-    logger.error("Wink answered an unexpected status %d for token %s", status, fp)
+    logger.error(
+        "Wink answered an unexpected status %d for token %s",
+        status,
+        fp,
+        extra=fields(fp, "bad_response"),
+    )
     raise WinkBadResponse(f"Wink answered an unexpected status {status}")
 
 

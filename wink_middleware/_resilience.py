@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import threading
@@ -11,11 +10,11 @@ from collections.abc import Callable
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._exceptions import WinkUnavailable
+from wink_middleware._logging import logger
 from wink_middleware._stats import VerifierStats
 
 __all__ = ["CircuitBreaker", "RetryPlan"]
 
-logger = logging.getLogger("wink_middleware")
 
 # Backoff between attempts: base * 2**n, jittered to 50-150%, capped.
 _BACKOFF_BASE = 0.1

@@ -5,9 +5,17 @@ from __future__ import annotations
 import functools
 import json
 
-from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
+from wink_middleware._events import REQUEST_EVENTS, WinkEvent
+from wink_middleware._exceptions import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MissingToken,
+    TokenRejected,
+    WinkBadResponse,
+    WinkUnavailable,
+)
 
-__all__ = ["ErrorResponse", "render", "websocket_close_code"]
+__all__ = ["ErrorResponse", "outcome_event", "render", "websocket_close_code"]
 
 
 class ErrorResponse:
@@ -59,3 +67,20 @@ def _render(
 def websocket_close_code(exc: AuthenticationFailed) -> int:
     """1008 (policy violation) for a refused token, 1013 (try again later) when Wink failed."""
     return 1013 if exc.status_code >= 500 else 1008
+
+
+_OUTCOMES = (
+    (MissingToken, "missing"),
+    (InvalidRequest, "invalid"),
+    (TokenRejected, "rejected"),
+    (WinkUnavailable, "unavailable"),
+    (WinkBadResponse, "bad_response"),
+)
+
+
+def outcome_event(exc: AuthenticationFailed) -> WinkEvent:
+    """The ``request`` event of a refused request (observers count requests by outcome)."""
+    for kind, outcome in _OUTCOMES:
+        if isinstance(exc, kind):
+            return REQUEST_EVENTS[outcome]
+    return REQUEST_EVENTS["rejected"]

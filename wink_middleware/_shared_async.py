@@ -63,13 +63,15 @@ class AsyncSharedTier(SharedTierBase):
         if self.breaker.allow() is not None:
             self.stats.add("shared_breaker_short_circuits")
             raise SharedTierDown
+        started = self.core.clock.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
                 result = await command(self._get_client())
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
-            self.failed(op, exc)
+            self.failed(op, exc, started)
             raise SharedTierDown from exc
         self.breaker.success()
+        self.done(op, started, "ok")
         return result
 
     # -- entries -----------------------------------------------------------------------------
@@ -80,14 +82,14 @@ class AsyncSharedTier(SharedTierBase):
         try:
             value = await self._run("get", lambda r: r.get(key))
         except SharedTierDown:
-            return None
+            return self.looked_up(None, error=True)
         if value is None:
-            return None
+            return self.looked_up(None)
         entry = self.open(miss, value)
         if entry is None:
             with contextlib.suppress(SharedTierDown):
                 await self._run("delete", lambda r: r.delete(key))
-        return entry
+        return self.looked_up(entry)
 
     async def fill(self, miss: Miss, entry: SharedEntry) -> SharedEntry | None:
         """Write ``entry`` unless one is there (``NX``); return what was there instead, if any.

@@ -70,12 +70,14 @@ class SyncSharedTier(SharedTierBase):
         if self.breaker.allow() is not None:
             self.stats.add("shared_breaker_short_circuits")
             raise SharedTierDown
+        started = self.core.clock.monotonic()
         try:
             result = command(self._get_client())
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
-            self.failed(op, exc)
+            self.failed(op, exc, started)
             raise SharedTierDown from exc
         self.breaker.success()
+        self.done(op, started, "ok")
         return result
 
     # -- entries -----------------------------------------------------------------------------
@@ -86,14 +88,14 @@ class SyncSharedTier(SharedTierBase):
         try:
             value = self._run("get", lambda r: r.get(key))
         except SharedTierDown:
-            return None
+            return self.looked_up(None, error=True)
         if value is None:
-            return None
+            return self.looked_up(None)
         entry = self.open(miss, value)
         if entry is None:
             with contextlib.suppress(SharedTierDown):
                 self._run("delete", lambda r: r.delete(key))
-        return entry
+        return self.looked_up(entry)
 
     def fill(self, miss: Miss, entry: SharedEntry) -> SharedEntry | None:
         """Write ``entry`` unless one is there (``NX``); return what was there instead, if any."""

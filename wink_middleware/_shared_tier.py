@@ -7,13 +7,20 @@ and what a pub/sub message does to this process's cache.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from wink_middleware._cache import Negative
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierCore
+from wink_middleware._events import (
+    CACHE_EVENTS,
+    INTEGRITY_FAILURE,
+    INVALIDATION,
+    REDIS_OP,
+    WinkEvent,
+)
 from wink_middleware._exceptions import WinkConfigError
+from wink_middleware._logging import logger
 from wink_middleware._resilience import CircuitBreaker
 from wink_middleware._shared_entry import SharedEntry
 
@@ -22,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["POLL_INTERVAL", "SharedTierBase", "SharedTierDown", "import_redis"]
 
-logger = logging.getLogger("wink_middleware")
 
 #: A lease follower re-reads the shared entry this often, in case a wake-up message is lost.
 POLL_INTERVAL = 0.05
@@ -69,7 +75,7 @@ class SharedTierBase:
             core.clock,
             name="the shared tier (Redis)",
             counters="shared_",
-            on_change=self._breaker_changed,
+            on_change=core.breaker_observer("redis"),
         )
         #: "off" until the listener first runs, then "up" once Redis confirmed the subscription.
         self.listener = "off"
@@ -82,15 +88,31 @@ class SharedTierBase:
         """``"up"`` or ``"down"`` (the tier's breaker is open or probing)."""
         return "up" if self.breaker.state == "closed" else "down"
 
-    def _breaker_changed(self, state: str) -> None:
-        # The breaker logs the tier going down (a warning) and coming back (info) itself.
-        return None
-
-    def failed(self, op: str, exc: BaseException) -> None:
+    def failed(self, op: str, exc: BaseException, started: float) -> None:
         """Count and log a Redis command that failed or timed out."""
         self._count("shared_errors")
         self.breaker.failure()
         logger.debug("shared tier: Redis %s failed (%s)", op, type(exc).__name__)
+        self.done(op, started, "timeout" if isinstance(exc, TimeoutError) else "error")
+
+    def done(self, op: str, started: float, outcome: str) -> None:
+        """Tell the observers of one Redis command."""
+        emit = self.core.emit
+        if emit is not None:
+            duration = self.core.clock.monotonic() - started
+            emit(WinkEvent(REDIS_OP, outcome=outcome, tier=op, duration_s=duration))
+
+    def looked_up(self, entry: SharedEntry | None, *, error: bool = False) -> SharedEntry | None:
+        """Count and tell what a read of the fleet's entry found; return it."""
+        if self.core.emit is not None:
+            if error:
+                outcome = "error"
+            elif entry is None:
+                outcome = "miss"
+            else:
+                outcome = {"pos": "hit", "neg": "negative_hit"}.get(entry.kind, "revoked")
+            self.core.emit(CACHE_EVENTS[("shared", outcome)])
+        return entry
 
     # -- entries -----------------------------------------------------------------------------
 
@@ -112,6 +134,7 @@ class SharedTierBase:
             return self.keys.open(miss.raw, self.keys.entry_key(miss.key), value)
         except IntegrityError:
             self._count("integrity_failures")
+            self.core.event(INTEGRITY_FAILURE)
             logger.warning(
                 "shared tier: an entry for token %s failed its integrity check: ignored and deleted",
                 miss.fp,
@@ -140,6 +163,7 @@ class SharedTierBase:
         if kind in ("fill", "fail"):
             return kind, d
         self._count("invalidations_received")
+        self.core.event(INVALIDATION, "invalidate" if kind == "inv" else "revoke", "remote")
         cache = self.core.cache
         if kind == "inv" or not isinstance(cache.get(d), Negative):
             # A revocation reaches this process as "forget what you hold": the next request

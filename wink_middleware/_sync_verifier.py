@@ -21,6 +21,7 @@ from wink_middleware._client import make_sync_client, sync_post, translate
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierBase, token_bytes
+from wink_middleware._events import INVALIDATION, SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 from wink_middleware._shared_tier import SharedTierDown
@@ -102,8 +103,10 @@ class WinkVerifier(VerifierBase):
                 self._core.admit(len(self._inflight))
                 flight = self._inflight[miss.key] = _Flight()
                 self.stats.add("misses")
+                self._core.event(SINGLEFLIGHT, "leader", "process")
             else:
                 self.stats.add("coalesced")
+                self._core.event(SINGLEFLIGHT, "follower", "process")
         if leading:
             return self._lead(miss, flight)
         return self._follow(flight)
@@ -146,11 +149,13 @@ class WinkVerifier(VerifierBase):
             return self._ask_wink(miss)  # Redis cannot coordinate: as without the tier
         if lease is None:
             self.stats.add("leases_waited")
+            core.event(SINGLEFLIGHT, "follower", "fleet")
             entry = tier.wait(miss)
             if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
                 return profile
             return self._lead_fleet(tier, miss, None)
         self.stats.add("leases_won")
+        core.event(SINGLEFLIGHT, "leader", "fleet")
         # Another process may have filled the entry between our read and our lease.
         entry = tier.get(miss)
         if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
@@ -195,6 +200,7 @@ class WinkVerifier(VerifierBase):
         """
         miss = self._target(token)
         self._core.cache.delete(miss.key)
+        self._core.event(INVALIDATION, "invalidate", "local")
         tier = self._shared
         if tier is None:
             return False
@@ -212,6 +218,7 @@ class WinkVerifier(VerifierBase):
         miss = self._target(token)
         entry = self._core.revocation(miss.key, miss.claims)
         self._core.install(miss.key, entry)
+        self._core.event(INVALIDATION, "revoke", "local")
         tier = self._shared
         if tier is None:
             return False
@@ -237,7 +244,7 @@ class WinkVerifier(VerifierBase):
         body = core.request_body(miss)
         monotonic = core.clock.monotonic
         while True:
-            core.before_attempt(miss)
+            started = core.before_attempt(miss)
             attempt = plan.attempt_timeout()
             client = self._get_client()
             try:
@@ -254,10 +261,10 @@ class WinkVerifier(VerifierBase):
                 # the client under this call.
                 if type(exc) is RuntimeError and not client.is_closed:
                     raise
-                error = core.io_failed(miss, translate(exc))
+                error = core.io_failed(miss, translate(exc), started)
             else:
                 try:
-                    return core.judge(miss, status, headers, content)
+                    return core.judge(miss, status, headers, content, started)
                 except WinkUnavailable as exc:
                     error = exc
             delay = plan.next_delay()

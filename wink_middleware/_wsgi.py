@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Unpack, cast
@@ -10,12 +9,14 @@ from typing import TYPE_CHECKING, Unpack, cast
 from wink_middleware._adapter import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
+from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
+from wink_middleware._logging import logger
 from wink_middleware._policy import Access
 from wink_middleware._profile import WinkProfile
 from wink_middleware._request import RequestView
-from wink_middleware._responses import render
+from wink_middleware._responses import outcome_event, render
 from wink_middleware._sync_verifier import WinkVerifier
 
 if TYPE_CHECKING:
@@ -23,12 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = ["WinkWSGIMiddleware"]
 
-logger = logging.getLogger("wink_middleware")
 
 _PROTECTED = Access.PROTECTED
 _OPTIONAL = Access.OPTIONAL
 _PUBLIC = Access.PUBLIC
 _PREFLIGHT = Access.PREFLIGHT
+_PUBLIC_EVENT = REQUEST_EVENTS["public"]
+_PREFLIGHT_EVENT = REQUEST_EVENTS["preflight"]
+_MISSING_EVENT = REQUEST_EVENTS["missing"]
+_ANONYMOUS_EVENT = REQUEST_EVENTS["anonymous"]
+_AUTHENTICATED_EVENT = REQUEST_EVENTS["authenticated"]
 # What an Authorization value a server did not give as text becomes: a malformed token (400).
 _UNREADABLE = b"Bearer \x7f"
 
@@ -60,32 +65,48 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self._lookup = self.verifier.lookup
         self._resolve = self.verifier.resolve
         self._remote_user = self.config.remote_user
+        self._emit = self.verifier.emit
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = self._view(environ)
         access = self._access(view)
+        emit = self._emit
         if access is _PUBLIC:
+            if emit is not None:
+                emit(_PUBLIC_EVENT)
             return self.app(environ, start_response)
         if access is _PREFLIGHT:
+            if emit is not None:
+                emit(_PREFLIGHT_EVENT)
             return self._preflight(environ, start_response)
         try:
             found = self._lookup(self._extract(view))
             profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
         except MissingToken as exc:
             if access is _PROTECTED:
+                if emit is not None:
+                    emit(_MISSING_EVENT)
                 return self._deny(environ, start_response, exc)
+            if emit is not None:
+                emit(_ANONYMOUS_EVENT)
             environ[WSGI_KEY] = None
             return self.app(environ, start_response)
         except AuthenticationFailed as exc:
             # An outage (5xx) is never anonymous: it would silently sign a user out.
             if access is _OPTIONAL and self._anonymous_on_invalid and exc.status_code < 500:
+                if emit is not None:
+                    emit(_ANONYMOUS_EVENT)
                 environ[WSGI_KEY] = None
                 environ[WSGI_ERROR_KEY] = exc
                 return self.app(environ, start_response)
+            if emit is not None:
+                emit(outcome_event(exc))
             return self._deny(environ, start_response, exc)
         environ[WSGI_KEY] = profile
         if self._remote_user:
             environ["REMOTE_USER"] = profile.wink_token
+        if emit is not None:
+            emit(_AUTHENTICATED_EVENT)
         return self.app(environ, start_response)
 
     def _view(self, environ: WSGIEnvironment) -> RequestView:
