@@ -12,8 +12,7 @@ from contextlib import asynccontextmanager, suppress
 
 import pytest
 
-from tests.helpers import FakeClock, make_token
-from tests.wink_stub import config
+from tests.helpers import FakeClock, config, make_token
 from wink_middleware import AsyncWinkVerifier, WinkUnavailable
 
 pytestmark = pytest.mark.anyio

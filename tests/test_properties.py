@@ -12,8 +12,8 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import FakeClock, make_token, profile_json
-from tests.wink_stub import WinkStub, config
+from tests.helpers import FakeClock, config, make_token, profile_json
+from tests.stub import WinkStub
 from wink_middleware import AsyncWinkVerifier, WinkBadResponse, WinkMiddleware, WinkProfile
 
 B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
