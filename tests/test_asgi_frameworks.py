@@ -270,6 +270,7 @@ def test_plain_asgi_app() -> None:
         assert client.get("/").status_code == 401
 
 
+@pytest.mark.slow
 def test_served_by_uvicorn_over_a_real_socket() -> None:
     stub = WinkStub()
     wink = verifier(stub, public_paths=["/health"])

@@ -24,6 +24,8 @@ from benchmarks import (
 from benchmarks._harness import Row, alternate, jwt, percentile
 from benchmarks.run import main, render
 
+pytestmark = pytest.mark.slow
+
 
 def test_jwt_of_the_hit_benchmarks_is_about_one_kilobyte() -> None:
     assert 900 <= len(jwt(padding=bench_asgi.TOKEN_PADDING)) <= 1200

@@ -54,9 +54,12 @@ FLAGS = [
 ]
 TIMEOUT = 15.0
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (scripts/install installs it as root)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (scripts/install installs it as root)"
+    ),
+]
 
 
 class DevToolsError(Exception):

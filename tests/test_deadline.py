@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import FakeClock, config, make_token
 from wink_middleware import AsyncWinkVerifier, WinkUnavailable
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 TIMEOUT = 0.3

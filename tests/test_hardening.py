@@ -185,6 +185,7 @@ def served_emulator() -> Iterable[str]:
         yield base_url
 
 
+@pytest.mark.slow
 @CLAIM_SETTINGS
 @given(payload=claims)
 def test_any_json_claims_give_the_cli_a_one_line_answer(
@@ -373,6 +374,7 @@ def test_max_pending_bounds_concurrent_calls_on_the_sync_twin() -> None:
 # -- 6. refused websocket handshakes log no ERROR under uvicorn ---------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 # uvicorn's legacy ws="websockets" mode is deprecated and fails on websockets >= 14 before any app
 # code runs; the two current implementations are the ones to prove.

@@ -294,6 +294,7 @@ EMULATOR_FAULTS: list[Any] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", EMULATOR_FAULTS)
 def test_nothing_leaks_over_real_http_to_the_served_emulator(
     fault: Callable[[WinkEmulator], object],
@@ -314,6 +315,7 @@ def test_nothing_leaks_over_real_http_to_the_served_emulator(
     assert EMULATOR_SECRET not in text and token not in text
 
 
+@pytest.mark.slow
 def test_a_wrong_secret_and_a_revoked_token_leak_nothing(
     served: tuple[WinkEmulator, str], every_log: pytest.LogCaptureFixture
 ) -> None:
@@ -330,6 +332,7 @@ def test_a_wrong_secret_and_a_revoked_token_leak_nothing(
     assert EMULATOR_SECRET not in text and revoked not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "handler",
     [
@@ -371,6 +374,7 @@ def test_the_emulator_repr_config_and_verifier_never_show_its_secret() -> None:
     assert all(EMULATOR_SECRET not in t for t in texts)
 
 
+@pytest.mark.slow
 def test_the_emulator_command_never_prints_or_logs_its_secret(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -401,6 +405,7 @@ def test_the_emulator_command_never_prints_or_logs_its_secret(
     assert EMULATOR_SECRET not in log_text(every_log.records)
 
 
+@pytest.mark.slow
 def test_the_verify_command_never_prints_the_secret_or_the_token(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

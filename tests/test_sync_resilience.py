@@ -134,6 +134,7 @@ MISBEHAVIOURS: list[Any] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("handler", MISBEHAVIOURS)
 @pytest.mark.parametrize("retries", [0, 2])
 def test_a_misbehaving_wink_never_holds_a_sync_verify_past_the_deadline(
@@ -151,6 +152,7 @@ def test_a_misbehaving_wink_never_holds_a_sync_verify_past_the_deadline(
     assert min(retries, 1) + 1 <= wink_server.calls <= retries + 1
 
 
+@pytest.mark.slow
 def test_threads_sharing_a_call_to_a_hanging_wink_are_all_answered_by_the_deadline() -> None:
     with raw_server(slow_headers(TIMEOUT / 4)) as wink_server:
         wink = WinkVerifier(config(base_url=wink_server.url, timeout=TIMEOUT))
@@ -163,6 +165,7 @@ def test_threads_sharing_a_call_to_a_hanging_wink_are_all_answered_by_the_deadli
     assert wink_server.calls == 1
 
 
+@pytest.mark.slow
 def test_an_injected_client_still_cuts_a_trickling_body_at_the_deadline() -> None:
     # A client the user owns keeps httpx's per-read timeouts; the deadline is checked per chunk.
     with raw_server(trickle_body(TIMEOUT / 4)) as wink_server:
@@ -176,6 +179,7 @@ def test_an_injected_client_still_cuts_a_trickling_body_at_the_deadline() -> Non
     assert elapsed < TIMEOUT + TIMEOUT / 4 + SLACK
 
 
+@pytest.mark.slow
 def test_the_pooled_connection_keeps_later_deadlines_after_a_good_answer() -> None:
     # Keep-alive: the second call reuses the socket the first one made; its deadline still holds.
     answers = iter([b'{"winkToken": "w", "winkTag": ";t"}'])
@@ -205,6 +209,7 @@ def test_the_pooled_connection_keeps_later_deadlines_after_a_good_answer() -> No
     assert wink_server.calls == 1, "both calls went over one kept-alive connection"
 
 
+@pytest.mark.slow
 def test_a_connection_reset_mid_body_is_unavailable_and_not_cached() -> None:
     with raw_server(reset_mid_body) as wink_server:
         wink = WinkVerifier(config(base_url=wink_server.url, timeout=TIMEOUT))
@@ -217,6 +222,7 @@ def test_a_connection_reset_mid_body_is_unavailable_and_not_cached() -> None:
     assert len(wink.cache) == 0
 
 
+@pytest.mark.slow
 def test_connection_refused_is_unavailable() -> None:
     with raw_server(hang) as wink_server:
         pass  # closed: its port now refuses connections

@@ -209,6 +209,7 @@ def test_retries_stay_inside_one_overall_deadline(clock: FakeClock) -> None:
     assert 2 <= stub.calls <= 6
 
 
+@pytest.mark.slow
 def test_a_hanging_wink_on_a_real_socket_times_out() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

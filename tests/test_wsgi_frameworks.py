@@ -239,6 +239,7 @@ def served() -> Iterator[Served]:
         middleware.close()
 
 
+@pytest.mark.slow
 def test_served_by_a_threaded_wsgiref_server_over_a_real_socket(served: Served) -> None:
     with httpx.Client(base_url=served.url) as client:
         ok = client.get("/", headers=AUTH)
@@ -258,6 +259,7 @@ def test_served_by_a_threaded_wsgiref_server_over_a_real_socket(served: Served) 
     assert served.stub.calls == 1
 
 
+@pytest.mark.slow
 def test_threaded_server_requests_for_one_cold_token_share_one_wink_call(served: Served) -> None:
     gate = threading.Event()
     served.stub.gate = gate
