@@ -64,17 +64,22 @@ async def bound(cache_size: int, tokens: int) -> dict[str, Any]:
     for token in issued:
         await verifier.verify(token)
         largest = max(largest, len(verifier.cache))
+    # LRU, not FIFO: the oldest cached token, once read again, outlives the next-oldest.
     calls = wink.calls
-    await verifier.verify(issued[-1])  # the most recent token is still cached...
-    last_cached = wink.calls == calls
-    await verifier.verify(issued[0])  # ...and the least recently used one was evicted
-    first_evicted = wink.calls == calls + 1
+    oldest, next_oldest = issued[-cache_size], issued[min(-cache_size + 1, -1)]
+    await verifier.verify(oldest)  # a hit: now the most recently used
+    hit = wink.calls == calls
+    await verifier.verify(jwt())  # one more token evicts one entry...
+    await verifier.verify(oldest)  # ...not the one just read (a FIFO cache would evict it)...
+    read_kept = wink.calls == calls + 1
+    await verifier.verify(next_oldest)  # ...but the least recently used
+    lru_evicted = wink.calls == calls + 2
     return {
         "cache_size": cache_size,
         "tokens": tokens,
         "largest": largest,
         "final": len(verifier.cache),
-        "lru": last_cached and first_evicted,
+        "lru": hit and read_kept and lru_evicted,
     }
 
 

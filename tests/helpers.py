@@ -1,12 +1,20 @@
-"""Shared test helpers: a controllable clock, JWT-shaped tokens and Wink profile bodies."""
+"""Shared test helpers: config, JWT-shaped tokens, Wink profile bodies, threads. The one helper module.
+
+The fake clock is the shipped :class:`wink_middleware.testing.FakeClock`; the fake Wink is
+``tests/stub.py``. Test modules import from these two, never from each other.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
+from wink_middleware import WinkConfig
 from wink_middleware.testing import FakeClock
 
 __all__ = [
@@ -16,8 +24,12 @@ __all__ = [
     "NOW",
     "VERIFY_URL",
     "FakeClock",
+    "config",
+    "iso",
     "make_token",
+    "open_when_all_wait",
     "profile_json",
+    "run_threads",
 ]
 
 CLIENT_ID = "test-client"
@@ -25,6 +37,18 @@ CLIENT_SECRET = "s3cr3t-never-printed"
 BASE_URL = "https://wink.test"
 VERIFY_URL = f"{BASE_URL}/api/ConfidentialClient/verify-client"
 NOW = 1_800_000_000.0  # a fixed wall-clock instant (2027-01-15)
+
+
+def config(**options: Any) -> WinkConfig:
+    """The tests' config: our client, the stub's URL, retries off unless asked."""
+    values: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "base_url": BASE_URL,
+        "retries": 0,
+    }
+    values.update(options)
+    return WinkConfig(**values)
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -51,6 +75,11 @@ def make_token(
     return f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{_b64(payload)}.c2lnbmF0dXJl"
 
 
+def iso(epoch: float) -> str:
+    """``epoch`` as Wink writes an ``expiryTime``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def profile_json(**overrides: Any) -> dict[str, Any]:
     """Wink's Verify Client answer, as in its docs."""
     data: dict[str, Any] = {
@@ -61,7 +90,35 @@ def profile_json(**overrides: Any) -> dict[str, Any]:
         "winkTag": ";ada",
         "winkToken": "4b15e1bc-d098-4555-bd12-4e904775a413",
         "dateOfBirth": "**/**/1983",
-        "expiryTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW + 300)),
+        "expiryTime": iso(NOW + 300),
     }
     data.update(overrides)
     return data
+
+
+def run_threads(count: int, target: Callable[[], Any]) -> list[Any]:
+    """Start ``count`` threads together on ``target()``; return each one's result or exception."""
+    barrier = threading.Barrier(count)
+
+    def run() -> Any:
+        barrier.wait()
+        try:
+            return target()
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: run(), range(count)))
+
+
+class _Counted(Protocol):
+    @property
+    def stats(self) -> Any: ...
+
+
+def open_when_all_wait(wink: _Counted, followers: int, gate: threading.Event) -> None:
+    """Open ``gate`` once ``followers`` threads are waiting on the leader's call to Wink."""
+    deadline = time.monotonic() + 10
+    while wink.stats.coalesced < followers and time.monotonic() < deadline:
+        time.sleep(0.001)
+    gate.set()

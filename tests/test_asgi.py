@@ -13,8 +13,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from werkzeug.datastructures import WWWAuthenticate
 
-from tests.helpers import CLIENT_SECRET, NOW, FakeClock, make_token, profile_json
-from tests.wink_stub import WinkStub, config
+from tests.helpers import CLIENT_SECRET, NOW, FakeClock, config, make_token, profile_json
+from tests.stub import WinkStub
 from wink_middleware import (
     AsyncWinkVerifier,
     AuthenticationFailed,

@@ -17,9 +17,9 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.helpers import FakeClock, make_token
+from tests.helpers import FakeClock, config, make_token
 from tests.servers import serve_asgi
-from tests.wink_stub import WinkStub, config
+from tests.stub import WinkStub
 from wink_middleware import AsyncWinkVerifier, WinkMiddleware, WinkProfile, get_profile
 
 TOKEN = make_token()
@@ -270,6 +270,7 @@ def test_plain_asgi_app() -> None:
         assert client.get("/").status_code == 401
 
 
+@pytest.mark.slow
 def test_served_by_uvicorn_over_a_real_socket() -> None:
     stub = WinkStub()
     wink = verifier(stub, public_paths=["/health"])

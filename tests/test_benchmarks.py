@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cachetools import FIFOCache
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 
@@ -23,6 +25,10 @@ from benchmarks import (
 )
 from benchmarks._harness import Row, alternate, jwt, percentile
 from benchmarks.run import main, render
+from wink_middleware import _engine
+from wink_middleware._cache import MemoryCache
+
+pytestmark = pytest.mark.slow
 
 
 def test_jwt_of_the_hit_benchmarks_is_about_one_kilobyte() -> None:
@@ -109,6 +115,21 @@ def test_cache_never_holds_more_than_cache_size_and_evicts_lru_first() -> None:
     assert result["largest"] == 10
     assert result["final"] == 10
     assert result["lru"] is True
+
+
+class _FifoCache(MemoryCache):
+    """A cache that evicts the first inserted entry, read or not: what the LRU check must catch."""
+
+    def __init__(self, maxsize: int, timer: Callable[[], float]) -> None:
+        super().__init__(maxsize, timer)
+        self._data = FIFOCache(maxsize)  # type: ignore[assignment]
+
+
+def test_the_lru_check_fails_for_a_fifo_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_engine, "MemoryCache", _FifoCache)
+    result = asyncio.run(bench_memory.bound(cache_size=10, tokens=40))
+    assert result["largest"] == 10
+    assert result["lru"] is False
 
 
 def test_memory_benchmark_runs_in_a_fresh_process() -> None:

@@ -19,9 +19,12 @@ from tests.helpers import FakeClock
 from wink_middleware.testing import SAMPLE_PROFILE
 from wink_middleware.testing._demo import Demo, run_demo
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (scripts/install installs it as root)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (scripts/install installs it as root)"
+    ),
+]
 
 
 @pytest.fixture

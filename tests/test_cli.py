@@ -116,6 +116,7 @@ def test_verify_without_configuration_names_the_variables_to_set(
     assert "WINK_CLIENT_SECRET" in line
 
 
+@pytest.mark.slow
 def test_verify_prints_the_profile_as_json(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,6 +130,7 @@ def test_verify_prints_the_profile_as_json(
     assert SECRET not in captured.out + captured.err
 
 
+@pytest.mark.slow
 def test_verify_reads_the_token_from_stdin(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,6 +147,7 @@ def test_verify_with_empty_stdin_is_a_usage_error(
     assert "no token" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_token", "code", "reason"),
     [
@@ -166,6 +169,7 @@ def test_verify_refused_token_exits_1_with_the_reason(
     assert captured.out == ""
 
 
+@pytest.mark.slow
 def test_verify_when_wink_answers_nonsense_exits_3(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -174,6 +178,7 @@ def test_verify_when_wink_answers_nonsense_exits_3(
     assert "answered badly" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_verify_when_wink_is_down_exits_3(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -182,6 +187,7 @@ def test_verify_when_wink_is_down_exits_3(
     assert "unavailable" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_verify_against_an_unreachable_host_is_one_line_exit_3(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,6 +203,7 @@ def test_verify_against_an_unreachable_host_is_one_line_exit_3(
     assert SECRET not in line
 
 
+@pytest.mark.slow
 def test_verify_prompts_for_the_token_on_a_terminal(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -211,6 +218,7 @@ def test_verify_prompts_for_the_token_on_a_terminal(
     assert json.loads(captured.out)["firstName"] == "Ada"
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_verify_exits_130_without_traceback(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -235,6 +243,7 @@ def stop_after(check: Callable[[ServerThread], None]) -> Callable[[ServerThread]
     return wait
 
 
+@pytest.mark.slow
 def test_emulator_command_serves_and_prints_a_ready_token_and_curl_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,6 +267,7 @@ def test_emulator_command_serves_and_prints_a_ready_token_and_curl_line(
     assert SECRET not in out + capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_emulator_command_reads_credentials_from_the_environment(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -271,6 +281,7 @@ def test_emulator_command_reads_credentials_from_the_environment(
     assert SECRET not in out
 
 
+@pytest.mark.slow
 def test_demo_command_serves_the_page_and_the_protected_api(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -290,6 +301,7 @@ def test_demo_command_serves_the_page_and_the_protected_api(
     assert seen == {"page": 200, "with token": 200, "without": 401}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["emulator", "demo"])
 def test_a_port_in_use_is_one_line_and_exit_1(
     capsys: pytest.CaptureFixture[str], command: str
@@ -303,6 +315,7 @@ def test_a_port_in_use_is_one_line_and_exit_1(
     assert f"port {port} on 127.0.0.1 is already in use" in line
 
 
+@pytest.mark.slow
 def test_an_address_that_cannot_be_bound_is_one_line_and_exit_1(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -310,6 +323,7 @@ def test_an_address_that_cannot_be_bound_is_one_line_and_exit_1(
     assert "cannot listen on 256.0.0.1:0" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_a_server_that_fails_to_start_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -321,6 +335,7 @@ def test_a_server_that_fails_to_start_is_one_line(
     assert "did not start" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_wait_returns_when_the_server_stops() -> None:
     server = ServerThread(WinkEmulator(client_id="a", client_secret="b"), _bind())
     server.start()
@@ -416,6 +431,7 @@ def stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str]:
     return proc.returncode, err
 
 
+@pytest.mark.slow
 def test_python_m_emulator_serves_and_stops_cleanly_on_ctrl_c() -> None:
     proc, lines = start([sys.executable, "-m", "wink_middleware", "emulator", "--port", "0"])
     url = wait_for(lines, r"listening on (http://\S+)").group(1)
@@ -427,6 +443,7 @@ def test_python_m_emulator_serves_and_stops_cleanly_on_ctrl_c() -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_script_demo_stops_cleanly_on_sigterm() -> None:
     proc, lines = start([str(SCRIPT), "demo", "--port", "0"])
     url = wait_for(lines, r"open (http://\S+)/ in a browser").group(1)
@@ -436,6 +453,7 @@ def test_console_script_demo_stops_cleanly_on_sigterm() -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_script_reports_bad_arguments_on_one_line() -> None:
     result = subprocess.run(
         [str(SCRIPT), "demo", "--port", "eighty"],

@@ -12,11 +12,10 @@ from contextlib import asynccontextmanager, suppress
 
 import pytest
 
-from tests.helpers import FakeClock, make_token
-from tests.wink_stub import config
+from tests.helpers import FakeClock, config, make_token
 from wink_middleware import AsyncWinkVerifier, WinkUnavailable
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 TIMEOUT = 0.3

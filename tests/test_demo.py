@@ -55,6 +55,7 @@ async def test_favicon_is_public_and_empty() -> None:
     assert (response.status_code, response.content) == (204, b"")
 
 
+@pytest.mark.slow
 def test_run_demo_closes_its_socket_when_the_demo_cannot_be_built(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -555,6 +555,7 @@ def raw_post(base_url: str, content: bytes) -> bytes:
     return received
 
 
+@pytest.mark.slow
 def test_serve_answers_over_real_http_and_really_drops_the_socket() -> None:
     emu = emulator()
     token = emu.issue_token()
@@ -574,6 +575,7 @@ def test_serve_answers_over_real_http_and_really_drops_the_socket() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=2)
 
 
+@pytest.mark.slow
 async def test_middleware_over_real_http_reports_a_dropped_connection_as_503() -> None:
     emu = emulator()
     token = emu.issue_token()
@@ -595,6 +597,7 @@ def test_serve_without_uvicorn_says_what_to_install(monkeypatch: pytest.MonkeyPa
         pass
 
 
+@pytest.mark.slow
 def test_a_server_that_dies_at_startup_is_a_runtime_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(self: uvicorn.Server, sockets: Any = None) -> None:
         raise SystemExit(3)
@@ -604,6 +607,7 @@ def test_a_server_that_dies_at_startup_is_a_runtime_error(monkeypatch: pytest.Mo
         pass
 
 
+@pytest.mark.slow
 def test_a_server_that_does_not_start_in_time_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     def never_starts(self: uvicorn.Server, sockets: Any = None) -> None:
         while not self.should_exit:
@@ -617,6 +621,7 @@ def test_a_server_that_does_not_start_in_time_is_stopped(monkeypatch: pytest.Mon
         pass
 
 
+@pytest.mark.slow
 def test_serve_on_a_port_in_use_raises_oserror() -> None:
     with serve(emulator()) as base_url:
         port = int(base_url.rsplit(":", 1)[1])
@@ -645,6 +650,7 @@ def test_plain():
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("source", "args"),
     [(PLUGIN_TEST, ["-W", "error"]), (PLAIN_TEST, ["-W", "error", "-p", "no:wink_middleware"])],

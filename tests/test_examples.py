@@ -68,6 +68,7 @@ def test_every_example_has_a_test_and_a_run_command() -> None:
 # -- ASGI ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_starlette_app_example(wink: WinkEmulator) -> None:
     module = load("starlette_app")
     with TestClient(module.app) as client:
@@ -78,6 +79,7 @@ def test_starlette_app_example(wink: WinkEmulator) -> None:
         assert client.get("/health").status_code == 200
 
 
+@pytest.mark.slow
 def test_fastapi_app_example(wink: WinkEmulator) -> None:
     module = load("fastapi_app")
     with TestClient(module.app) as client:
@@ -102,6 +104,7 @@ def test_fastapi_app_example(wink: WinkEmulator) -> None:
         assert schemes["WinkBearer"]["scheme"] == "bearer"
 
 
+@pytest.mark.slow
 def test_plain_asgi_example(wink: WinkEmulator) -> None:
     module = load("plain_asgi")
     with TestClient(module.app) as client:
@@ -112,6 +115,7 @@ def test_plain_asgi_example(wink: WinkEmulator) -> None:
         assert client.options("/", headers=PREFLIGHT).status_code == 401
 
 
+@pytest.mark.slow
 def test_websocket_app_example(wink: WinkEmulator) -> None:
     module = load("websocket_app")
     token = wink.issue_token()
@@ -136,6 +140,7 @@ def wsgi_client(app: WSGIApplication) -> httpx.Client:
     return httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://testserver")
 
 
+@pytest.mark.slow
 def test_flask_app_example(wink: WinkEmulator) -> None:
     module = load("flask_app")
     with wsgi_client(module.app) as client:
@@ -147,6 +152,7 @@ def test_flask_app_example(wink: WinkEmulator) -> None:
     module.app.wsgi_app.close()
 
 
+@pytest.mark.slow
 def test_django_app_example(wink: WinkEmulator) -> None:
     module = load("django_app")
     token = wink.issue_token(wink_token="user-42")
@@ -160,6 +166,7 @@ def test_django_app_example(wink: WinkEmulator) -> None:
     module.application.close()
 
 
+@pytest.mark.slow
 def test_plain_wsgi_example(wink: WinkEmulator) -> None:
     module = load("plain_wsgi")
     with wsgi_client(module.app) as client:

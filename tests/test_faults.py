@@ -33,6 +33,8 @@ from wink_middleware import (
 )
 from wink_middleware.testing import SAMPLE_PROFILE, WinkEmulator, serve
 
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from starlette.types import Receive, Scope, Send

@@ -26,10 +26,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.helpers import CLIENT_ID, CLIENT_SECRET, FakeClock, make_token, profile_json
+from tests.helpers import CLIENT_ID, CLIENT_SECRET, FakeClock, config, make_token, profile_json
 from tests.servers import serve_asgi
-from tests.sync_stub import SyncWinkStub
-from tests.wink_stub import WinkStub, config
+from tests.stub import WinkStub
 from wink_middleware import (
     AsyncWinkVerifier,
     AuthenticationFailed,
@@ -127,7 +126,7 @@ def test_a_huge_negative_exp_is_an_expired_token_on_both_twins() -> None:
             await verifier.verify(HUGE_PAST_EXP)
 
     asyncio.run(verify_async())
-    sync = WinkVerifier(config(), client=SyncWinkStub().client(), clock=FakeClock())
+    sync = WinkVerifier(config(), client=WinkStub().sync_client(), clock=FakeClock())
     with pytest.raises(TokenRejected, match="expired"):
         sync.verify(HUGE_PAST_EXP)
 
@@ -168,7 +167,7 @@ def test_any_json_claims_are_judged_or_ignored_by_both_twins(payload: Any) -> No
             return exc
 
     async_answer = asyncio.run(verify_async())
-    sync = WinkVerifier(config(), client=SyncWinkStub().client(), clock=FakeClock())
+    sync = WinkVerifier(config(), client=WinkStub().sync_client(), clock=FakeClock())
     try:
         sync_answer: object = sync.verify(token)
     except AuthenticationFailed as exc:
@@ -186,6 +185,7 @@ def served_emulator() -> Iterable[str]:
         yield base_url
 
 
+@pytest.mark.slow
 @CLAIM_SETTINGS
 @given(payload=claims)
 def test_any_json_claims_give_the_cli_a_one_line_answer(
@@ -254,7 +254,7 @@ def test_static_star_does_not_make_staticadmin_public_on_either_adapter() -> Non
     wsgi = WinkWSGIMiddleware(
         wsgi_ok,
         verifier=WinkVerifier(
-            config(public_paths=["/static*"]), client=SyncWinkStub().client(), clock=FakeClock()
+            config(public_paths=["/static*"]), client=WinkStub().sync_client(), clock=FakeClock()
         ),
     )
     with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url="http://t") as client:
@@ -299,8 +299,8 @@ def _reject_unknown(known: set[str]) -> Any:
 
 def test_junk_tokens_never_evict_verified_users() -> None:
     users = [f"user-token-{i:04d}" for i in range(20)]
-    stub = SyncWinkStub(_reject_unknown(set(users)))
-    verifier = WinkVerifier(config(cache_size=50), client=stub.client(), clock=FakeClock())
+    stub = WinkStub(_reject_unknown(set(users)))
+    verifier = WinkVerifier(config(cache_size=50), client=stub.sync_client(), clock=FakeClock())
     for token in users:
         verifier.verify(token)
     for i in range(400):
@@ -347,8 +347,8 @@ def test_max_pending_bounds_concurrent_calls_and_cached_users_stay_fast() -> Non
 
 def test_max_pending_bounds_concurrent_calls_on_the_sync_twin() -> None:
     gate = threading.Event()
-    stub = SyncWinkStub(gate=gate)
-    verifier = WinkVerifier(config(max_pending=2), client=stub.client(), clock=FakeClock())
+    stub = WinkStub(gate=gate)
+    verifier = WinkVerifier(config(max_pending=2), client=stub.sync_client(), clock=FakeClock())
     results: list[object] = []
 
     def verify(token: str) -> None:
@@ -374,6 +374,7 @@ def test_max_pending_bounds_concurrent_calls_on_the_sync_twin() -> None:
 # -- 6. refused websocket handshakes log no ERROR under uvicorn ---------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 # uvicorn's legacy ws="websockets" mode is deprecated and fails on websockets >= 14 before any app
 # code runs; the two current implementations are the ones to prove.

@@ -14,6 +14,9 @@ from redis.retry import Retry
 from tests.redis_fixtures import require_redis_server
 from tests.redis_server import HangingServer, RedisServer, RedisServerError, free_port
 
+# Real redis-server subprocesses and sockets.
+pytestmark = pytest.mark.slow
+
 
 def client(url: str, timeout: float = 2.0) -> redis.Redis:
     """A client that tries once: the tests time the failures."""

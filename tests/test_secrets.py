@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import CLIENT_SECRET, NOW, FakeClock, make_token, profile_json
-from tests.wink_stub import WinkStub, config
+from tests.helpers import CLIENT_SECRET, NOW, FakeClock, config, make_token, profile_json
+from tests.stub import WinkStub
 from wink_middleware import AsyncWinkVerifier, AuthenticationFailed, WinkMiddleware
 
 pytestmark = pytest.mark.anyio

@@ -18,11 +18,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.helpers import CLIENT_SECRET, NOW, FakeClock, make_token, profile_json
+from tests.helpers import (
+    CLIENT_SECRET,
+    NOW,
+    FakeClock,
+    config,
+    make_token,
+    open_when_all_wait,
+    profile_json,
+    run_threads,
+)
 from tests.raw_tcp import hang, raw_server, reset_mid_body, trickle_body
-from tests.sync_stub import SyncWinkStub
-from tests.test_sync_verifier import _open_when_all_wait, run_threads
-from tests.wink_stub import config
+from tests.stub import WinkStub
 from wink_middleware import (
     AuthenticationFailed,
     WinkProfile,
@@ -147,8 +154,8 @@ REPLIES: list[Any] = [
 def test_no_secret_or_token_leaks_from_the_sync_verifier_on_any_answer(
     reply: Any, no_sleep: None
 ) -> None:
-    stub = SyncWinkStub(reply)
-    verifier = WinkVerifier(config(retries=1), client=stub.client(), clock=FakeClock())
+    stub = WinkStub(reply)
+    verifier = WinkVerifier(config(retries=1), client=stub.sync_client(), clock=FakeClock())
     outcome: object
     try:
         outcome = verifier.verify(TOKEN)
@@ -166,8 +173,8 @@ def test_no_secret_or_token_leaks_from_the_sync_verifier_on_any_answer(
 def test_no_secret_or_token_leaks_from_the_wsgi_middleware_on_any_answer(
     reply: Any, no_sleep: None
 ) -> None:
-    stub = SyncWinkStub(reply)
-    verifier = WinkVerifier(config(retries=1), client=stub.client(), clock=FakeClock())
+    stub = WinkStub(reply)
+    verifier = WinkVerifier(config(retries=1), client=stub.sync_client(), clock=FakeClock())
     response = through_wsgi(verifier, {"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code in (200, 401, 502, 503)
     assert_clean_response(response)
@@ -189,8 +196,8 @@ def test_no_secret_or_token_leaks_from_the_wsgi_middleware_on_any_answer(
     ],
 )
 def test_local_refusals_leak_nothing(headers: dict[str, str]) -> None:
-    stub = SyncWinkStub()
-    verifier = WinkVerifier(config(), client=stub.client(), clock=FakeClock())
+    stub = WinkStub()
+    verifier = WinkVerifier(config(), client=stub.sync_client(), clock=FakeClock())
     response = through_wsgi(verifier, headers)
     assert response.status_code in (400, 401)
     assert stub.calls == 0
@@ -203,9 +210,9 @@ def test_local_refusals_leak_nothing(headers: dict[str, str]) -> None:
 def test_cache_hits_negative_hits_invalidate_and_stale_leak_nothing() -> None:
     clock = FakeClock()
     rejected = make_token(sub="rejected")
-    stub = SyncWinkStub(httpx.Response(200, json=PROFILE), httpx.Response(401), httpx.Response(503))
+    stub = WinkStub(httpx.Response(200, json=PROFILE), httpx.Response(401), httpx.Response(503))
     verifier = WinkVerifier(
-        config(cache_ttl=10, stale_if_error=300), client=stub.client(), clock=clock
+        config(cache_ttl=10, stale_if_error=300), client=stub.sync_client(), clock=clock
     )
     verifier.verify(TOKEN)
     verifier.verify(TOKEN)
@@ -221,8 +228,10 @@ def test_cache_hits_negative_hits_invalidate_and_stale_leak_nothing() -> None:
 
 
 def test_an_open_breaker_leaks_nothing(no_sleep: None) -> None:
-    stub = SyncWinkStub(httpx.Response(503))
-    verifier = WinkVerifier(config(breaker_threshold=1), client=stub.client(), clock=FakeClock())
+    stub = WinkStub(httpx.Response(503))
+    verifier = WinkVerifier(
+        config(breaker_threshold=1), client=stub.sync_client(), clock=FakeClock()
+    )
     for _ in range(2):
         with pytest.raises(AuthenticationFailed) as info:
             verifier.verify(TOKEN)
@@ -234,9 +243,9 @@ def test_an_open_breaker_leaks_nothing(no_sleep: None) -> None:
 
 def test_threads_sharing_a_failed_call_get_exceptions_that_leak_nothing() -> None:
     gate = threading.Event()
-    stub = SyncWinkStub(httpx.ConnectError("refused"), gate=gate)
-    verifier = WinkVerifier(config(retries=0), client=stub.client(), clock=FakeClock())
-    opener = threading.Thread(target=_open_when_all_wait, args=(verifier, 7, gate))
+    stub = WinkStub(httpx.ConnectError("refused"), gate=gate)
+    verifier = WinkVerifier(config(retries=0), client=stub.sync_client(), clock=FakeClock())
+    opener = threading.Thread(target=open_when_all_wait, args=(verifier, 7, gate))
     opener.start()
     results = run_threads(8, lambda: verifier.verify(TOKEN))
     opener.join()
@@ -285,6 +294,7 @@ EMULATOR_FAULTS: list[Any] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", EMULATOR_FAULTS)
 def test_nothing_leaks_over_real_http_to_the_served_emulator(
     fault: Callable[[WinkEmulator], object],
@@ -305,6 +315,7 @@ def test_nothing_leaks_over_real_http_to_the_served_emulator(
     assert EMULATOR_SECRET not in text and token not in text
 
 
+@pytest.mark.slow
 def test_a_wrong_secret_and_a_revoked_token_leak_nothing(
     served: tuple[WinkEmulator, str], every_log: pytest.LogCaptureFixture
 ) -> None:
@@ -321,6 +332,7 @@ def test_a_wrong_secret_and_a_revoked_token_leak_nothing(
     assert EMULATOR_SECRET not in text and revoked not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "handler",
     [
@@ -362,6 +374,7 @@ def test_the_emulator_repr_config_and_verifier_never_show_its_secret() -> None:
     assert all(EMULATOR_SECRET not in t for t in texts)
 
 
+@pytest.mark.slow
 def test_the_emulator_command_never_prints_or_logs_its_secret(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -392,6 +405,7 @@ def test_the_emulator_command_never_prints_or_logs_its_secret(
     assert EMULATOR_SECRET not in log_text(every_log.records)
 
 
+@pytest.mark.slow
 def test_the_verify_command_never_prints_the_secret_or_the_token(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

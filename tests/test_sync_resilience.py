@@ -1,7 +1,9 @@
-"""WinkVerifier (the sync twin) under Wink outages: circuit breaker, stale-if-error and the deadline.
+"""WinkVerifier (the sync twin) under Wink outages: threads meeting the breaker and stale-if-error,
+and the deadline.
 
-The breaker and stale-if-error run on a fake clock; the deadline runs against misbehaving TCP servers
-on 127.0.0.1 and a real ``httpx.Client``, on the real clock.
+The breaker's and stale-if-error's rules are tested once, on the core, in ``test_engine.py``; here,
+threads meet them on a fake clock, and the deadline runs against misbehaving TCP servers on
+127.0.0.1 and a real ``httpx.Client``, on the real clock.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ import httpcore
 import httpx
 import pytest
 
-from tests.helpers import NOW, FakeClock, make_token, profile_json
+from tests.helpers import (
+    NOW,
+    FakeClock,
+    config,
+    iso,
+    make_token,
+    open_when_all_wait,
+    profile_json,
+    run_threads,
+)
 from tests.raw_tcp import (
     Handler,
     hang,
@@ -25,12 +36,8 @@ from tests.raw_tcp import (
     slow_headers,
     trickle_body,
 )
-from tests.sync_stub import SyncWinkStub, sync_verifier
-from tests.test_sync_verifier import _open_when_all_wait, iso, run_threads
-from tests.wink_stub import config
+from tests.stub import WinkStub, sync_verifier
 from wink_middleware import (
-    TokenRejected,
-    WinkBadResponse,
     WinkUnavailable,
     WinkVerifier,
     _client,
@@ -57,142 +64,12 @@ def fail_times(wink: WinkVerifier, n: int, prefix: str = "down") -> None:
             wink.verify(token)
 
 
-# -- circuit breaker ----------------------------------------------------------------------------
-
-
-def test_breaker_opens_after_threshold_consecutive_failures(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(503))
-    wink = sync_verifier(stub, clock, breaker_threshold=5, breaker_cooldown=10)
-    fail_times(wink, 5)
-    assert stub.calls == 5
-    assert wink.breaker_state == "open"
-    with pytest.raises(WinkUnavailable, match="circuit breaker") as info:
-        wink.verify(make_token(sub="another"))
-    assert stub.calls == 5, "an open breaker answers without calling Wink"
-    assert info.value.retry_after == 10
-    assert wink.stats.breaker_opened == 1
-    assert wink.stats.breaker_short_circuits == 1
-
-
-def test_breaker_counts_transport_errors_and_timeouts_too(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"))
-    wink = sync_verifier(stub, clock, breaker_threshold=2)
-    fail_times(wink, 2)
-    assert wink.breaker_state == "open"
-
-
-def test_retries_count_towards_the_threshold_and_stop_when_it_opens(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(503))
-    wink = sync_verifier(stub, clock, retries=5, breaker_threshold=3)
-    with pytest.raises(WinkUnavailable, match="circuit breaker"):
-        wink.verify(make_token())
-    assert stub.calls == 3
-
-
-def test_retry_after_counts_down_the_cool_down(clock: FakeClock) -> None:
-    wink = sync_verifier(
-        SyncWinkStub(httpx.Response(500)), clock, breaker_threshold=1, breaker_cooldown=10
-    )
-    fail_times(wink, 1)
-    clock.advance(6.5)
-    with pytest.raises(WinkUnavailable) as info:
-        wink.verify(make_token(sub="x"))
-    assert info.value.retry_after == 4
-
-
-def test_breaker_counts_only_consecutive_failures(clock: FakeClock) -> None:
-    stub = SyncWinkStub(
-        *[httpx.Response(503)] * 4,
-        httpx.Response(401),
-        *[httpx.Response(503)] * 4,
-        httpx.Response(200, json=profile_json()),
-    )
-    wink = sync_verifier(stub, clock, breaker_threshold=5)
-    fail_times(wink, 4, "a")
-    with pytest.raises(TokenRejected):
-        wink.verify(make_token(sub="rejected"))
-    fail_times(wink, 4, "b")
-    assert wink.breaker_state == "closed"
-    wink.verify(make_token(sub="fine"))
-    assert stub.calls == 10
-
-
-def test_one_probe_after_the_cool_down_closes_on_success(clock: FakeClock) -> None:
-    stub = SyncWinkStub(*[httpx.Response(503)] * 3, httpx.Response(200, json=profile_json()))
-    wink = sync_verifier(stub, clock, breaker_threshold=3, breaker_cooldown=10)
-    fail_times(wink, 3)
-    clock.advance(9.9)
-    assert wink.breaker_state == "open"
-    clock.advance(0.1)
-    assert wink.breaker_state == "half-open"
-    wink.verify(make_token(sub="probe"))
-    assert stub.calls == 4
-    assert wink.breaker_state == "closed"
-    wink.verify(make_token(sub="after"))
-    assert stub.calls == 5, "a closed breaker calls Wink again"
-
-
-def test_a_failed_probe_opens_the_breaker_again(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(503))
-    wink = sync_verifier(stub, clock, breaker_threshold=2, breaker_cooldown=10)
-    fail_times(wink, 2)
-    clock.advance(10)
-    fail_times(wink, 1, "probe")
-    assert stub.calls == 3
-    assert wink.breaker_state == "open"
-    with pytest.raises(WinkUnavailable, match="circuit breaker"):
-        wink.verify(make_token(sub="again"))
-    assert stub.calls == 3
-    assert wink.stats.breaker_opened == 2
-
-
-def test_a_probe_answered_with_a_rejection_closes_the_breaker(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(503), httpx.Response(401))
-    wink = sync_verifier(stub, clock, breaker_threshold=1, breaker_cooldown=10)
-    fail_times(wink, 1)
-    clock.advance(10)
-    with pytest.raises(TokenRejected):
-        wink.verify(make_token(sub="probe"))
-    assert wink.breaker_state == "closed"
-
-
-def test_a_probe_answered_with_nonsense_closes_the_breaker(clock: FakeClock) -> None:
-    stub = SyncWinkStub(
-        httpx.Response(503),
-        httpx.Response(200, text="<html>"),
-        httpx.Response(200, json=profile_json()),
-    )
-    wink = sync_verifier(stub, clock, breaker_threshold=1, breaker_cooldown=10)
-    fail_times(wink, 1)
-    clock.advance(10)
-    with pytest.raises(WinkBadResponse):
-        wink.verify(make_token(sub="probe"))
-    assert wink.breaker_state == "closed"
-    assert wink.verify(make_token(sub="next")).wink_tag == ";ada"
-
-
-def test_a_probe_lost_to_a_bug_costs_one_cool_down_not_an_open_breaker_for_good(
-    clock: FakeClock,
-) -> None:
-    stub = SyncWinkStub(
-        httpx.Response(503), ZeroDivisionError("bug"), httpx.Response(200, json=profile_json())
-    )
-    wink = sync_verifier(stub, clock, breaker_threshold=1, breaker_cooldown=10)
-    fail_times(wink, 1)
-    clock.advance(10)
-    with pytest.raises(ZeroDivisionError):
-        wink.verify(make_token(sub="probe"))
-    with pytest.raises(WinkUnavailable, match="circuit breaker"):
-        wink.verify(make_token(sub="meanwhile"))
-    clock.advance(10)
-    assert wink.verify(make_token(sub="next probe")).wink_tag == ";ada"
-    assert wink.breaker_state == "closed"
-    assert stub.calls == 3
+# -- circuit breaker, across threads ---------------------------------------------------------------
 
 
 def test_only_one_probe_is_let_through_while_half_open_across_threads(clock: FakeClock) -> None:
     gate = threading.Event()
-    stub = SyncWinkStub(httpx.Response(503), httpx.Response(200, json=profile_json()))
+    stub = WinkStub(httpx.Response(503), httpx.Response(200, json=profile_json()))
     wink = sync_verifier(stub, clock, breaker_threshold=1, breaker_cooldown=5)
     fail_times(wink, 1)
     stub.gate = gate
@@ -217,7 +94,7 @@ def test_only_one_probe_is_let_through_while_half_open_across_threads(clock: Fak
 
 
 def test_an_open_breaker_answers_a_crowd_of_threads_at_once(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(503))
+    stub = WinkStub(httpx.Response(503))
     wink = sync_verifier(stub, clock, breaker_threshold=1, breaker_cooldown=60)
     fail_times(wink, 1)
     results = run_threads(16, lambda: wink.verify(make_token(sub=threading.current_thread().name)))
@@ -226,136 +103,21 @@ def test_an_open_breaker_answers_a_crowd_of_threads_at_once(clock: FakeClock) ->
     assert wink.stats.breaker_short_circuits == 16
 
 
-def test_cached_users_are_served_while_the_breaker_is_open(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(200, json=profile_json()), httpx.Response(503))
-    wink = sync_verifier(stub, clock, breaker_threshold=1, breaker_cooldown=60)
-    cached = make_token(sub="cached")
-    wink.verify(cached)
-    fail_times(wink, 1)
-    assert wink.breaker_state == "open"
-    assert wink.verify(cached).wink_tag == ";ada"
-    assert wink.stats.hits == 1
-
-
-def test_stale_profile_is_served_while_the_breaker_is_open(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(200, json=profile_json()), httpx.Response(503))
-    wink = sync_verifier(
-        stub, clock, breaker_threshold=1, breaker_cooldown=60, cache_ttl=30, stale_if_error=60
-    )
-    cached = make_token(sub="cached")
-    wink.verify(cached)
-    fail_times(wink, 1)
-    clock.advance(31)
-    assert wink.verify(cached).wink_tag == ";ada"
-    assert stub.calls == 2, "the stale profile came without a call"
-    assert wink.stats.stale_served == 1
-
-
-# -- stale-if-error -----------------------------------------------------------------------------
+# -- stale-if-error, across threads -----------------------------------------------------------------------------
 
 # The token lives an hour; the entry is fresh 60 s and usable 120 s more if Wink is down.
 LONG_LIVED = profile_json(expiryTime=iso(NOW + 3600))
 
 
-@pytest.mark.parametrize(
-    ("age", "served"),
-    [(60, True), (120, True), (179.9, True), (180, False), (600, False)],
-)
-def test_stale_is_served_within_the_grace_after_cache_ttl_and_not_after(
-    clock: FakeClock, age: float, served: bool
-) -> None:
-    stub = SyncWinkStub(httpx.Response(200, json=LONG_LIVED), httpx.Response(503))
-    wink = sync_verifier(stub, clock, cache_ttl=60, stale_if_error=120)
-    token = make_token(ttl=3600)
-    wink.verify(token)
-    clock.advance(age)
-    if served:
-        assert wink.verify(token).wink_tag == ";ada"
-        assert wink.stats.stale_served == 1
-    else:
-        with pytest.raises(WinkUnavailable):
-            wink.verify(token)
-        assert wink.stats.stale_served == 0
-    assert stub.calls == 2, "a stale entry is served only after asking Wink"
-
-
-@pytest.mark.parametrize("expiry", ["profile", "jwt"])
-@pytest.mark.parametrize(("age", "served"), [(94.9, True), (95, False), (200, False)])
-def test_stale_is_never_served_past_the_tokens_expiry(
-    clock: FakeClock, expiry: str, age: float, served: bool
-) -> None:
-    # Expiry at NOW + 100, leeway 5: usable until NOW + 95 whatever stale_if_error says.
-    if expiry == "profile":
-        body, token = profile_json(expiryTime=iso(NOW + 100)), make_token(ttl=3600)
-    else:
-        body, token = profile_json(expiryTime=None), make_token(ttl=100)
-    stub = SyncWinkStub(httpx.Response(200, json=body), httpx.Response(503))
-    wink = sync_verifier(stub, clock, cache_ttl=30, stale_if_error=3600, leeway=5, precheck=False)
-    wink.verify(token)
-    clock.advance(age)
-    if served:
-        assert wink.verify(token).wink_tag == ";ada"
-    else:
-        with pytest.raises(WinkUnavailable):
-            wink.verify(token)
-        assert wink.stats.stale_served == 0
-
-
-@pytest.mark.parametrize(
-    ("reply", "error"),
-    [
-        (httpx.Response(401), TokenRejected),
-        (httpx.Response(403), TokenRejected),
-        (httpx.Response(200, text="<html>"), WinkBadResponse),
-    ],
-)
-def test_stale_is_served_only_for_an_outage_never_when_wink_answers(
-    clock: FakeClock, reply: httpx.Response, error: type[Exception]
-) -> None:
-    stub = SyncWinkStub(httpx.Response(200, json=LONG_LIVED), reply)
-    wink = sync_verifier(stub, clock, cache_ttl=60, stale_if_error=120)
-    token = make_token(ttl=3600)
-    wink.verify(token)
-    clock.advance(90)
-    with pytest.raises(error):
-        wink.verify(token)
-    assert wink.stats.stale_served == 0
-
-
-def test_a_rejection_replaces_the_stale_entry(clock: FakeClock) -> None:
-    stub = SyncWinkStub(
-        httpx.Response(200, json=LONG_LIVED), httpx.Response(401), httpx.Response(503)
-    )
-    wink = sync_verifier(stub, clock, cache_ttl=60, stale_if_error=120)
-    token = make_token(ttl=3600)
-    wink.verify(token)
-    clock.advance(90)
-    with pytest.raises(TokenRejected):
-        wink.verify(token)
-    with pytest.raises(TokenRejected):
-        wink.verify(token)
-    assert stub.calls == 2, "the rejection is remembered; the old profile is gone"
-
-
-def test_without_stale_if_error_an_outage_is_a_503_even_for_a_known_user(clock: FakeClock) -> None:
-    stub = SyncWinkStub(httpx.Response(200, json=LONG_LIVED), httpx.Response(503))
-    wink = sync_verifier(stub, clock, cache_ttl=60)
-    token = make_token(ttl=3600)
-    wink.verify(token)
-    clock.advance(61)
-    with pytest.raises(WinkUnavailable):
-        wink.verify(token)
-
-
 def test_threads_waiting_on_a_failed_call_all_get_the_stale_profile(clock: FakeClock) -> None:
     gate = threading.Event()
-    stub = SyncWinkStub(httpx.Response(200, json=LONG_LIVED), httpx.Response(503))
+    stub = WinkStub(httpx.Response(200, json=LONG_LIVED), httpx.Response(503))
     wink = sync_verifier(stub, clock, cache_ttl=60, stale_if_error=120)
     token = make_token(ttl=3600)
     wink.verify(token)
     clock.advance(90)
     stub.gate = gate
-    opener = threading.Thread(target=_open_when_all_wait, args=(wink, 7, gate))
+    opener = threading.Thread(target=open_when_all_wait, args=(wink, 7, gate))
     opener.start()
     results = run_threads(8, lambda: wink.verify(token))
     opener.join()
@@ -363,7 +125,7 @@ def test_threads_waiting_on_a_failed_call_all_get_the_stale_profile(clock: FakeC
     assert stub.calls == 2
 
 
-# -- the deadline, on real sockets --------------------------------------------------------------
+# -- the deadline, on real sockets -----------------------------------------------------------------
 
 MISBEHAVIOURS: list[Any] = [
     pytest.param(hang, id="hang"),
@@ -372,6 +134,7 @@ MISBEHAVIOURS: list[Any] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("handler", MISBEHAVIOURS)
 @pytest.mark.parametrize("retries", [0, 2])
 def test_a_misbehaving_wink_never_holds_a_sync_verify_past_the_deadline(
@@ -389,6 +152,7 @@ def test_a_misbehaving_wink_never_holds_a_sync_verify_past_the_deadline(
     assert min(retries, 1) + 1 <= wink_server.calls <= retries + 1
 
 
+@pytest.mark.slow
 def test_threads_sharing_a_call_to_a_hanging_wink_are_all_answered_by_the_deadline() -> None:
     with raw_server(slow_headers(TIMEOUT / 4)) as wink_server:
         wink = WinkVerifier(config(base_url=wink_server.url, timeout=TIMEOUT))
@@ -401,6 +165,7 @@ def test_threads_sharing_a_call_to_a_hanging_wink_are_all_answered_by_the_deadli
     assert wink_server.calls == 1
 
 
+@pytest.mark.slow
 def test_an_injected_client_still_cuts_a_trickling_body_at_the_deadline() -> None:
     # A client the user owns keeps httpx's per-read timeouts; the deadline is checked per chunk.
     with raw_server(trickle_body(TIMEOUT / 4)) as wink_server:
@@ -414,6 +179,7 @@ def test_an_injected_client_still_cuts_a_trickling_body_at_the_deadline() -> Non
     assert elapsed < TIMEOUT + TIMEOUT / 4 + SLACK
 
 
+@pytest.mark.slow
 def test_the_pooled_connection_keeps_later_deadlines_after_a_good_answer() -> None:
     # Keep-alive: the second call reuses the socket the first one made; its deadline still holds.
     answers = iter([b'{"winkToken": "w", "winkTag": ";t"}'])
@@ -443,6 +209,7 @@ def test_the_pooled_connection_keeps_later_deadlines_after_a_good_answer() -> No
     assert wink_server.calls == 1, "both calls went over one kept-alive connection"
 
 
+@pytest.mark.slow
 def test_a_connection_reset_mid_body_is_unavailable_and_not_cached() -> None:
     with raw_server(reset_mid_body) as wink_server:
         wink = WinkVerifier(config(base_url=wink_server.url, timeout=TIMEOUT))
@@ -455,6 +222,7 @@ def test_a_connection_reset_mid_body_is_unavailable_and_not_cached() -> None:
     assert len(wink.cache) == 0
 
 
+@pytest.mark.slow
 def test_connection_refused_is_unavailable() -> None:
     with raw_server(hang) as wink_server:
         pass  # closed: its port now refuses connections

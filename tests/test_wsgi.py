@@ -22,9 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import WWWAuthenticate
 
-from tests.helpers import CLIENT_SECRET, NOW, FakeClock, make_token, profile_json
-from tests.sync_stub import SyncWinkStub, Trickle, sync_verifier
-from tests.wink_stub import config
+from tests.helpers import CLIENT_SECRET, NOW, FakeClock, config, make_token, profile_json
+from tests.stub import Trickle, WinkStub, sync_verifier
 from wink_middleware import (
     AuthenticationFailed,
     WinkConfig,
@@ -67,11 +66,11 @@ class Recorder:
 class Built:
     """A middleware around a recording app, both wrapped in validators, talking to a Wink stub."""
 
-    def __init__(self, stub: SyncWinkStub | None = None, **options: Any) -> None:
-        self.stub = stub or SyncWinkStub()
+    def __init__(self, stub: WinkStub | None = None, **options: Any) -> None:
+        self.stub = stub or WinkStub()
         self.recorder = Recorder()
         self.clock = FakeClock()
-        verifier = WinkVerifier(config(**options), client=self.stub.client(), clock=self.clock)
+        verifier = WinkVerifier(config(**options), client=self.stub.sync_client(), clock=self.clock)
         self.middleware = WinkWSGIMiddleware(validator(self.recorder), verifier=verifier)
         self.app = validator(self.middleware)
 
@@ -263,7 +262,7 @@ def test_an_unreadable_authorization_value_is_a_400_not_a_crash() -> None:
 
 
 def test_rejected_token_is_a_401_invalid_token() -> None:
-    built = Built(SyncWinkStub(httpx.Response(401)))
+    built = Built(WinkStub(httpx.Response(401)))
     answer = built.direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert answer.status == "401 Unauthorized"
     assert challenge(answer.header("WWW-Authenticate")).parameters["error"] == "invalid_token"
@@ -279,7 +278,7 @@ def test_expired_token_is_rejected_locally_with_a_401() -> None:
 
 
 def test_wink_outage_is_a_503_with_retry_after_not_a_bad_token() -> None:
-    built = Built(SyncWinkStub(httpx.Response(503, headers={"Retry-After": "7"})))
+    built = Built(WinkStub(httpx.Response(503, headers={"Retry-After": "7"})))
     answer = built.direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert answer.status == "503 Service Unavailable"
     assert answer.header("Retry-After") == "7"
@@ -288,7 +287,7 @@ def test_wink_outage_is_a_503_with_retry_after_not_a_bad_token() -> None:
 
 
 def test_unusable_wink_answer_is_a_502() -> None:
-    built = Built(SyncWinkStub(httpx.Response(200, text="<html>oops</html>")))
+    built = Built(WinkStub(httpx.Response(200, text="<html>oops</html>")))
     answer = built.direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert answer.status == "502 Bad Gateway"
     assert answer.json()["error"] == "bad_gateway"
@@ -333,7 +332,7 @@ def test_optional_path_with_a_valid_token_has_the_profile() -> None:
 
 
 def test_optional_path_still_refuses_a_bad_token() -> None:
-    built = Built(SyncWinkStub(httpx.Response(401)), optional_paths=("/feed*",))
+    built = Built(WinkStub(httpx.Response(401)), optional_paths=("/feed*",))
     assert built.get("/feed", headers=AUTH).status_code == 401
     assert built.get("/feed", headers={"Authorization": "Bearer a b"}).status_code == 400
     assert built.recorder.environs == []
@@ -394,8 +393,8 @@ def lazy_cors_app(environ: WSGIEnvironment, start_response: StartResponse) -> It
 
 @pytest.mark.parametrize("app", [cors_app, lazy_cors_app])
 def test_cors_preflight_with_a_cors_answer_passes_without_its_body(app: WSGIApplication) -> None:
-    stub = SyncWinkStub()
-    verifier = WinkVerifier(config(), client=stub.client(), clock=FakeClock())
+    stub = WinkStub()
+    verifier = WinkVerifier(config(), client=stub.sync_client(), clock=FakeClock())
     middleware = validator(WinkWSGIMiddleware(validator(app), verifier=verifier))
     answer = call_wsgi(
         middleware,
@@ -516,7 +515,7 @@ def test_on_error_renders_the_applications_own_response() -> None:
 
 
 def test_on_error_returning_none_falls_back_to_the_default_answer() -> None:
-    built = Built(SyncWinkStub(httpx.Response(503)), on_error=lambda environ, exc: None)
+    built = Built(WinkStub(httpx.Response(503)), on_error=lambda environ, exc: None)
     assert built.direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status == "503 Service Unavailable"
 
 
@@ -539,7 +538,7 @@ def test_the_request_body_is_never_read(authorization: str | None) -> None:
         start_response("204 No Content", [])
         return []
 
-    middleware = WinkWSGIMiddleware(no_content, verifier=sync_verifier(SyncWinkStub()))
+    middleware = WinkWSGIMiddleware(no_content, verifier=sync_verifier(WinkStub()))
     environ: dict[str, Any] = {"wsgi.input": Untouchable(b"x" * 100), "CONTENT_LENGTH": "100"}
     if authorization is not None:
         environ["HTTP_AUTHORIZATION"] = authorization
@@ -566,7 +565,7 @@ def test_the_apps_iterable_is_handed_back_as_is_and_closed() -> None:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return body
 
-    middleware = WinkWSGIMiddleware(app, verifier=sync_verifier(SyncWinkStub()))
+    middleware = WinkWSGIMiddleware(app, verifier=sync_verifier(WinkStub()))
     environ: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
     setup_testing_defaults(environ)
     result = middleware(environ, lambda status, headers, exc_info=None: lambda data: None)
@@ -580,7 +579,7 @@ def test_a_lazy_app_that_calls_start_response_while_iterating_works() -> None:
         start_response("200 OK", [("Content-Type", "text/plain")])
         yield b"lazy"
 
-    wrapped = validator(WinkWSGIMiddleware(validator(app), verifier=sync_verifier(SyncWinkStub())))
+    wrapped = validator(WinkWSGIMiddleware(validator(app), verifier=sync_verifier(WinkStub())))
     assert call_wsgi(wrapped, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").body == b"lazy"
 
 
@@ -639,7 +638,7 @@ def test_validator_on_both_sides_passes_on_every_path(
     status: int,
 ) -> None:
     # Any WSGIWarning from either validator fails the test too: warnings are errors here.
-    built = Built(SyncWinkStub(reply) if reply is not None else None, **options)
+    built = Built(WinkStub(reply) if reply is not None else None, **options)
     assert built.direct(**environ).code == status
 
 
@@ -686,7 +685,7 @@ def test_validator_on_both_sides_passes_on_every_path(
 def test_bad_wink_answers_become_a_502_or_503_never_a_500(
     reply: httpx.Response | BaseException,
 ) -> None:
-    answer = Built(SyncWinkStub(reply)).direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    answer = Built(WinkStub(reply)).direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert answer.code in (502, 503)
     assert answer.json()["error"] in ("bad_gateway", "temporarily_unavailable")
 
@@ -714,9 +713,7 @@ def test_a_wink_that_trickles_forever_becomes_a_503() -> None:
 def test_malformed_environ_values_never_raise(environ: dict[str, Any]) -> None:
     variants: list[dict[str, Any]] = [{}, {"public_paths": ("/health",), "cookie_name": "wink_at"}]
     for options in variants:
-        middleware = WinkWSGIMiddleware(
-            Recorder(), verifier=sync_verifier(SyncWinkStub(), **options)
-        )
+        middleware = WinkWSGIMiddleware(Recorder(), verifier=sync_verifier(WinkStub(), **options))
         answer = call_wsgi(middleware, **environ)
         assert answer.code in (400, 401)
 
@@ -775,7 +772,7 @@ def test_error_answers_never_hold_the_token_or_the_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="wink_middleware")
     for reply in [httpx.Response(401), httpx.Response(503), httpx.Response(200, text="<html>")]:
-        answer = Built(SyncWinkStub(reply)).direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+        answer = Built(WinkStub(reply)).direct(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
         text = answer.body.decode() + repr(answer.headers)
         assert TOKEN not in text
         assert CLIENT_SECRET not in text
@@ -789,7 +786,7 @@ def test_error_answers_never_hold_the_token_or_the_secret(
 
 def test_threaded_requests_for_one_cold_token_make_one_wink_call() -> None:
     gate = threading.Event()
-    built = Built(SyncWinkStub(gate=gate))
+    built = Built(WinkStub(gate=gate))
     verifier = built.middleware.verifier
     answers: list[int] = []
     barrier = threading.Barrier(16)
@@ -840,7 +837,7 @@ def test_config_and_options_are_exclusive() -> None:
     with pytest.raises(WinkConfigError):
         WinkWSGIMiddleware(Recorder(), config=config(), realm="x")
     with pytest.raises(WinkConfigError):
-        WinkWSGIMiddleware(Recorder(), verifier=sync_verifier(SyncWinkStub()), config=config())
+        WinkWSGIMiddleware(Recorder(), verifier=sync_verifier(WinkStub()), config=config())
     with pytest.raises(WinkConfigError, match="unknown"):
         WinkWSGIMiddleware(Recorder(), client_id="a", client_secret="b", colour="blue")  # type: ignore[call-arg]
 
@@ -851,7 +848,7 @@ def test_verifier_must_be_the_sync_one() -> None:
 
 
 def test_an_injected_verifier_is_exposed_and_shared() -> None:
-    verifier = sync_verifier(SyncWinkStub())
+    verifier = sync_verifier(WinkStub())
     first = WinkWSGIMiddleware(Recorder(), verifier=verifier)
     second = WinkWSGIMiddleware(Recorder(), verifier=verifier)
     assert first.verifier is second.verifier is verifier
@@ -866,10 +863,10 @@ def test_close_closes_the_verifiers_client() -> None:
 
 
 def test_a_lone_surrogate_in_the_authorization_value_is_a_400_not_a_crash() -> None:
-    from tests.sync_stub import SyncWinkStub, sync_verifier
+    from tests.stub import WinkStub, sync_verifier
     from wink_middleware import WinkWSGIMiddleware
 
-    stub = SyncWinkStub()
+    stub = WinkStub()
     middleware = WinkWSGIMiddleware(
         lambda environ, start_response: [b"ok"], verifier=sync_verifier(stub)
     )

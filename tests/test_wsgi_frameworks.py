@@ -28,7 +28,7 @@ from flask import Flask, request
 from werkzeug.wrappers import Request
 
 from tests.helpers import make_token, profile_json
-from tests.sync_stub import SyncWinkStub, sync_verifier
+from tests.stub import WinkStub, sync_verifier
 from wink_middleware import WinkProfile, WinkWSGIMiddleware, get_profile
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def client_for(app: Any) -> httpx.Client:
 # -- Flask --------------------------------------------------------------------------------------
 
 
-def flask_app(stub: SyncWinkStub, **options: Any) -> Flask:
+def flask_app(stub: WinkStub, **options: Any) -> Flask:
     """A Flask app whose views read ``get_profile(request)``, behind the middleware."""
     app = Flask(__name__)
 
@@ -77,7 +77,7 @@ def flask_app(stub: SyncWinkStub, **options: Any) -> Flask:
 
 
 def test_flask_view_reads_the_profile_with_get_profile_request() -> None:
-    stub = SyncWinkStub()
+    stub = WinkStub()
     with client_for(validator(flask_app(stub))) as client:
         response = client.get("/me", headers=AUTH)
     assert response.status_code == 200
@@ -89,7 +89,7 @@ def test_flask_view_reads_the_profile_with_get_profile_request() -> None:
 
 
 def test_flask_never_runs_a_view_without_a_valid_token() -> None:
-    stub = SyncWinkStub(httpx.Response(401))
+    stub = WinkStub(httpx.Response(401))
     with client_for(validator(flask_app(stub))) as client:
         assert client.get("/me").status_code == 401
         rejected = client.get("/me", headers=AUTH)
@@ -98,7 +98,7 @@ def test_flask_never_runs_a_view_without_a_valid_token() -> None:
 
 
 def test_flask_optional_and_public_routes() -> None:
-    app = flask_app(SyncWinkStub(), optional_paths=["/feed"], public_paths=["/health"])
+    app = flask_app(WinkStub(), optional_paths=["/feed"], public_paths=["/health"])
     with client_for(validator(app)) as client:
         assert client.get("/feed").json() == {"hello": "stranger"}
         assert client.get("/feed", headers=AUTH).json() == {"hello": "Ada Lovelace"}
@@ -106,7 +106,7 @@ def test_flask_optional_and_public_routes() -> None:
 
 
 def test_flask_head_of_a_protected_route_without_a_token_has_no_body() -> None:
-    with client_for(validator(flask_app(SyncWinkStub()))) as client:
+    with client_for(validator(flask_app(WinkStub()))) as client:
         response = client.head("/me")
     assert response.status_code == 401
     assert response.content == b""
@@ -188,7 +188,7 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
 
 
 def test_plain_wsgi_app_gets_the_profile_from_the_environ() -> None:
-    app = WinkWSGIMiddleware(validator(hello), verifier=sync_verifier(SyncWinkStub()))
+    app = WinkWSGIMiddleware(validator(hello), verifier=sync_verifier(WinkStub()))
     with client_for(validator(app)) as client:
         assert client.get("/", headers=AUTH).json() == {
             "hello": "Ada Lovelace",
@@ -212,14 +212,14 @@ class _QuietHandler(WSGIRequestHandler):
 @dataclass
 class Served:
     url: str
-    stub: SyncWinkStub
+    stub: WinkStub
     middleware: WinkWSGIMiddleware
 
 
 @pytest.fixture
 def served() -> Iterator[Served]:
     """The wrapped plain app under a threaded ``wsgiref`` server on 127.0.0.1, an ephemeral port."""
-    stub = SyncWinkStub()
+    stub = WinkStub()
     middleware = WinkWSGIMiddleware(validator(hello), verifier=sync_verifier(stub))
     server = make_server(
         "127.0.0.1",
@@ -239,6 +239,7 @@ def served() -> Iterator[Served]:
         middleware.close()
 
 
+@pytest.mark.slow
 def test_served_by_a_threaded_wsgiref_server_over_a_real_socket(served: Served) -> None:
     with httpx.Client(base_url=served.url) as client:
         ok = client.get("/", headers=AUTH)
@@ -258,6 +259,7 @@ def test_served_by_a_threaded_wsgiref_server_over_a_real_socket(served: Served) 
     assert served.stub.calls == 1
 
 
+@pytest.mark.slow
 def test_threaded_server_requests_for_one_cold_token_share_one_wink_call(served: Served) -> None:
     gate = threading.Event()
     served.stub.gate = gate

@@ -178,7 +178,9 @@ class AsyncSharedTier(SharedTierBase):
                     return entry
                 try:
                     if not await self._run("lease", lambda r: r.exists(lease_key)):
-                        return None  # the holder is gone (or done without an entry)
+                        # The holder is gone: done (its entry may have landed since our read)
+                        # or dead.
+                        return await self.get(miss)
                 except SharedTierDown:
                     return None
             return None

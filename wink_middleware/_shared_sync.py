@@ -178,7 +178,9 @@ class SyncSharedTier(SharedTierBase):
                     return entry
                 try:
                     if not self._run("lease", lambda r: r.exists(lease_key)):
-                        return None
+                        # The holder is gone: done (its entry may have landed since our read)
+                        # or dead.
+                        return self.get(miss)
                 except SharedTierDown:
                     return None
             return None

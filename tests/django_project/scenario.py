@@ -18,9 +18,8 @@ from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 
 from tests.django_project import settings as project_settings
-from tests.helpers import FakeClock, make_token, profile_json
-from tests.sync_stub import SyncWinkStub
-from tests.wink_stub import config
+from tests.helpers import FakeClock, config, make_token, profile_json
+from tests.stub import WinkStub
 from wink_middleware import WinkVerifier, WinkWSGIMiddleware, get_profile
 from wink_middleware._protocol import unverified_claims
 
@@ -53,9 +52,9 @@ def main() -> dict[str, Any]:
     from django.contrib.auth.models import User
     from django.http import HttpRequest
 
-    stub = SyncWinkStub(_profile_of)
+    stub = WinkStub(_profile_of)
     verifier = WinkVerifier(
-        config(public_paths=("/health",)), client=stub.client(), clock=FakeClock()
+        config(public_paths=("/health",)), client=stub.sync_client(), clock=FakeClock()
     )
     middleware = WinkWSGIMiddleware(validator(get_wsgi_application()), verifier=verifier)
     app = validator(middleware)
