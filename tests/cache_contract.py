@@ -3,7 +3,8 @@
 In the style of cachetools' ``CacheTestMixin``: a test class for one implementation inherits
 :class:`CacheContract` and says how to build one (``make_cache(maxsize, timer)``) and how big the
 rejection store of a cache of that size is (``rejection_capacity``). Only the protocol is used
-(``get``, ``set_positive``, ``set_negative``, ``delete``, ``len``), so a shared tier can run the same
+(``get``, ``set_positive``, ``set_negative``, ``set_revoked``, ``delete``, ``drop_positives``,
+``len``), so another implementation (a shared tier) can run the same
 suite. Time is a :class:`FakeClock`'s monotonic clock, the timer the engine gives its cache.
 """
 
@@ -180,3 +181,31 @@ class CacheContract:
         assert len(cache) == 20 + capacity
         assert all(cache.get(key(f"junk-{n}")) is not None for n in range(1000 - capacity, 1000))
         assert cache.get(key("junk-0")) is None
+
+    # -- revocations and dropping shared answers ---------------------------------------------
+
+    def test_a_revocation_replaces_a_positive_and_is_refused_until_its_deadline(self) -> None:
+        cache, clock = self.cache()
+        self.put(cache, clock, key(1))
+        cache.set_revoked(key(1), "the access token was revoked", clock.monotonic() + 30)
+        entry = cache.get(key(1))
+        assert isinstance(entry, Negative) and entry.description == "the access token was revoked"
+        clock.advance(31)
+        assert cache.get(key(1)) is None
+
+    def test_junk_rejections_never_evict_a_revocation(self) -> None:
+        cache, clock = self.cache(maxsize=20)
+        cache.set_revoked(key("revoked"), "the access token was revoked", clock.monotonic() + 60)
+        for n in range(self.rejection_capacity(20) * 5):
+            cache.set_negative(key(f"junk-{n}"), "no", clock.monotonic() + 60)
+        assert isinstance(cache.get(key("revoked")), Negative)
+
+    def test_drop_positives_keeps_rejections_and_revocations(self) -> None:
+        cache, clock = self.cache()
+        self.put(cache, clock, key(1))
+        cache.set_negative(key(2), "no", clock.monotonic() + 60)
+        cache.set_revoked(key(3), "the access token was revoked", clock.monotonic() + 60)
+        cache.drop_positives()
+        assert cache.get(key(1)) is None
+        assert isinstance(cache.get(key(2)), Negative)
+        assert isinstance(cache.get(key(3)), Negative)
