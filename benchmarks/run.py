@@ -26,6 +26,7 @@ from benchmarks import (
     bench_memory,
     bench_miss,
     bench_server,
+    bench_variants,
     bench_wsgi,
     bench_wsgi_overhead,
 )
@@ -74,6 +75,7 @@ QUICK = Settings(
 
 SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "asgi": lambda s: asyncio.run(bench_asgi.run(rounds=s.asgi_rounds, n=s.asgi_n)),
+    "variants": lambda s: asyncio.run(bench_variants.run(rounds=s.asgi_rounds, n=s.asgi_n)),
     "wsgi": lambda s: [
         *bench_wsgi_overhead.run(rounds=s.wsgi_rounds, n=s.wsgi_n),
         *bench_wsgi.run(rounds=s.wsgi_rounds, n=s.wsgi_n),

@@ -149,14 +149,10 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
                     origin = True
                 elif name == b"access-control-request-method":
                     request_method = True
-            view = RequestView(
-                path,
-                method,
-                authorization,
-                origin=origin,
-                request_method=request_method,
-                cookies=cookies if self._read_cookies else None,
-            )
+            view = RequestView(path, method, authorization)
+            view.cors(origin, request_method)
+            if self._read_cookies:
+                view.cookies = cookies
         if self._read_query:
             view.query = scope.get("query_string", b"").decode("latin-1")
         if self._read_subprotocols and scope["type"] == "websocket":

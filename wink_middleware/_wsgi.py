@@ -124,16 +124,9 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
             authorization = [value.encode("ascii")]
         else:
             authorization = [_header_bytes(value)]
+        view = RequestView(path, method, authorization)
         if method == "OPTIONS":
-            view = RequestView(
-                path,
-                method,
-                authorization,
-                origin="HTTP_ORIGIN" in environ,
-                request_method="HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
-            )
-        else:
-            view = RequestView(path, method, authorization)
+            view.cors("HTTP_ORIGIN" in environ, "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ)
         if self._read_cookies:
             cookie = environ.get("HTTP_COOKIE")
             view.cookies = [cookie] if type(cookie) is str else None
