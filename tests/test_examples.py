@@ -78,6 +78,40 @@ def test_starlette_app_example(wink: WinkEmulator) -> None:
         assert client.get("/health").status_code == 200
 
 
+def test_pages_app_example(wink: WinkEmulator) -> None:
+    module = load("pages_app")
+
+    def cookie(token: str) -> dict[str, str]:
+        return {"Cookie": f"wink_session={token}"}
+
+    with TestClient(module.app) as client:
+        signed_in = client.get("/", headers=cookie(wink.issue_token(first_name="<b>Grace</b>")))
+        assert signed_in.status_code == 200
+        assert "Hello, &lt;b&gt;Grace&lt;/b&gt; Lovelace!" in signed_in.text
+        assert "Sign in" not in signed_in.text
+
+        anonymous = client.get("/")
+        assert anonymous.status_code == 200
+        assert '<a href="/sign-in">Sign in</a>' in anonymous.text
+        assert "expired" not in anonymous.text
+
+        stale = wink.issue_token()
+        wink.revoke(stale)
+        for token in (stale, wink.issue_token(ttl=-60), "not<a>token"):
+            expired = client.get("/", headers=cookie(token))
+            assert expired.status_code == 200
+            assert "Your session expired, sign in again." in expired.text
+            assert '<a href="/sign-in">Sign in</a>' in expired.text
+
+        account = client.get("/account", headers=cookie(wink.issue_token()))
+        assert "Ada Lovelace (ada.lovelace@example.com)" in account.text
+        assert client.get("/account").status_code == 401
+        assert client.get("/account", headers=cookie(stale)).status_code == 401
+
+        wink.fail_next(2, status=503)
+        assert client.get("/", headers=cookie(wink.issue_token())).status_code == 503
+
+
 def test_fastapi_app_example(wink: WinkEmulator) -> None:
     module = load("fastapi_app")
     with TestClient(module.app) as client:
