@@ -117,6 +117,7 @@ def test_the_authorization_header_comes_before_the_subprotocol(
     with client.websocket_connect("/ws", subprotocols=[MARKER, stale], headers=header) as ws:
         greeting = ws.receive_json()
     assert greeting["user"] == ";ada.lovelace"
+    assert greeting["offered"] == [MARKER]
     assert wink_emulator.calls == 1  # the subprotocol's token was never asked about
 
 
@@ -140,6 +141,21 @@ def test_a_websocket_on_an_optional_path_without_a_token_is_anonymous(client: Te
     with client.websocket_connect("/lobby", subprotocols=["chat.v2"]) as ws:
         assert ws.accepted_subprotocol is None
         assert ws.receive_json() == {"user": None, "offered": ["chat.v2"], "error": None}
+
+
+@pytest.mark.parametrize("token", ["revoked", "not<a>token"])
+def test_anonymous_on_invalid_still_hides_the_subprotocol_token_from_the_app(
+    client: TestClient, wink_emulator: WinkEmulator, token: str
+) -> None:
+    if token == "revoked":
+        token = wink_emulator.issue_token()
+        wink_emulator.revoke(token)
+    with client.websocket_connect("/lobby", subprotocols=[MARKER, token, "json"]) as ws:
+        assert ws.accepted_subprotocol == MARKER
+        greeting = ws.receive_json()
+    assert greeting["user"] is None
+    assert greeting["error"] in (400, 401)
+    assert greeting["offered"] == [MARKER, "json"]
 
 
 # -- over a real socket: uvicorn's current websocket implementations ------------------------------
