@@ -150,12 +150,21 @@ def test_websocket_app_example(wink: WinkEmulator) -> None:
     module = load("websocket_app")
     token = wink.issue_token()
     with TestClient(module.app) as client:
-        with client.websocket_connect(f"/ws?access_token={token}") as ws:
+        with client.websocket_connect("/ws", subprotocols=["wink.bearer", token]) as ws:
+            assert ws.accepted_subprotocol == "wink.bearer"
             assert ws.receive_json() == {"hello": "Ada Lovelace"}
             ws.send_text("hi")
             assert ws.receive_text() == ";ada.lovelace: hi"
         with client.websocket_connect("/ws", headers=bearer(token)) as ws:
+            assert ws.accepted_subprotocol is None
             assert ws.receive_json() == {"hello": "Ada Lovelace"}
+        # The query string is no token source here: URLs get logged.
+        with (
+            pytest.raises(WebSocketDenialResponse) as by_query,
+            client.websocket_connect(f"/ws?access_token={token}"),
+        ):
+            pass
+        assert by_query.value.status_code == 401
         # TestClient offers the websocket.http.response extension: the refusal is a real 401.
         with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/ws"):
             pass
