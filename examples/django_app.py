@@ -1,4 +1,5 @@
-"""Django in one file: the middleware wraps the WSGI application; views call ``get_profile(request)``.
+"""Django in one file: the middleware wraps the WSGI application; views call
+``require_profile(request)``.
 
 With ``remote_user`` (on by default) the middleware also sets ``REMOTE_USER`` to the user's
 winkToken, so Django's ``RemoteUserMiddleware`` can map it to a ``User`` when you use ``auth``.
@@ -21,7 +22,7 @@ from django.core.wsgi import get_wsgi_application
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from wink_middleware import WinkWSGIMiddleware, get_profile
+from wink_middleware import WinkWSGIMiddleware, require_profile
 
 if not settings.configured:
     settings.configure(
@@ -39,8 +40,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def me(request: HttpRequest) -> JsonResponse:
-    profile = get_profile(request)
-    assert profile is not None  # the middleware only lets verified requests reach here
+    profile = require_profile(request)  # the middleware only lets verified requests reach here
     return JsonResponse(
         {
             "user_id": profile.user_id,

@@ -1,4 +1,5 @@
-"""Flask: the middleware wraps ``app.wsgi_app``; views read the profile with ``get_profile(request)``.
+"""Flask: the middleware wraps ``app.wsgi_app``; views read the profile with
+``require_profile(request)`` (typed ``WinkProfile``, never ``None``).
 
 Run it against the local Wink emulator (no Wink account needed), from the repository root:
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from wink_middleware import WinkWSGIMiddleware, get_profile
+from wink_middleware import WinkWSGIMiddleware, require_profile
 
 app = Flask(__name__)
 
@@ -26,8 +27,7 @@ def health() -> dict[str, Any]:
 
 @app.get("/me")
 def me() -> dict[str, Any]:
-    profile = get_profile(request)
-    assert profile is not None  # the middleware only lets verified requests reach here
+    profile = require_profile(request)  # the middleware only lets verified requests reach here
     return {"user_id": profile.user_id, "name": profile.display_name}
 
 

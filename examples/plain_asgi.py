@@ -14,7 +14,7 @@ import json
 
 from starlette.types import Receive, Scope, Send
 
-from wink_middleware import WinkMiddleware, get_profile
+from wink_middleware import WinkMiddleware, require_profile
 
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
@@ -25,8 +25,7 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
-    profile = get_profile(scope)
-    assert profile is not None  # every path is protected
+    profile = require_profile(scope)  # every path is protected
     body = json.dumps({"hello": profile.display_name, "user_id": profile.user_id}).encode()
     await send(
         {

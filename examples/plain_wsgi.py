@@ -14,15 +14,14 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from wink_middleware import WinkWSGIMiddleware, get_profile
+from wink_middleware import WinkWSGIMiddleware, require_profile
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    profile = get_profile(environ)
-    assert profile is not None  # every path is protected
+    profile = require_profile(environ)  # every path is protected
     body = json.dumps({"hello": profile.display_name, "user_id": profile.user_id}).encode()
     start_response(
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from wink_middleware import WinkMiddleware, get_profile
+from wink_middleware import WinkMiddleware, require_profile
 
 
 async def health(request: Request) -> JSONResponse:
@@ -26,8 +26,7 @@ async def health(request: Request) -> JSONResponse:
 
 @requires("authenticated")
 async def me(request: Request) -> JSONResponse:
-    profile = get_profile(request)
-    assert profile is not None  # the middleware only lets verified requests reach here
+    profile = require_profile(request)  # the middleware only lets verified requests reach here
     return JSONResponse({"user_id": profile.user_id, "name": profile.display_name})
 
 

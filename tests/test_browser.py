@@ -1,5 +1,5 @@
-"""The demo page in headless Chromium: sign in, see the profile table, then the 401 once the token
-has expired or been revoked.
+"""The demo page in headless Chromium: sign in, see the profile table and the websocket's greeting,
+then the 401 once the token has expired or been revoked.
 
 Chromium is driven over the DevTools protocol on a pipe (``tests/chromium.py``). Time is a
 ``FakeClock`` shared by the demo's emulator and verifier: expiry is a step of the clock, not a wait.
@@ -97,6 +97,14 @@ def test_demo_page_signs_in_and_shows_the_profile_table_then_the_401_after_expir
     assert len(table["Wink Token"]) == 36
     assert table["Expiry Time"].endswith("Z")
     assert not browser.evaluate(visible("error"))
+    # The websocket: the token as the wink.bearer subprotocol, the greeting from the server.
+    greeting = browser.wait_for(f"{visible('websocket-section')} && {text('#ws-greeting')}")
+    assert greeting == "Hello, Ada Lovelace!"
+    log = browser.evaluate("document.getElementById('log').innerText")
+    assert (
+        "WebSocket /api/echo with the token as the wink.bearer subprotocol -> open (wink.bearer)"
+        in log
+    )
     browser.screenshot(tmp_path / "signed-in.png")
 
     clock.advance(15)

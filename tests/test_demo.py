@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from wink_middleware.testing._demo import build_demo, run_demo
 from wink_middleware.testing._server import bind
@@ -56,6 +60,20 @@ async def test_favicon_is_public_and_empty() -> None:
 
 
 @pytest.mark.slow
+def test_the_echo_websocket_takes_the_token_as_the_wink_bearer_subprotocol() -> None:
+    with run_demo() as (url, demo):
+        ws_url = url.replace("http://", "ws://", 1) + "/api/echo"
+        offer = [Subprotocol("wink.bearer"), Subprotocol(demo.emulator.issue_token())]
+        with connect(ws_url, subprotocols=offer) as ws:
+            assert ws.subprotocol == "wink.bearer"
+            assert json.loads(ws.recv()) == {"hello": "Ada Lovelace"}
+            ws.send("ping")
+            assert ws.recv() == "ping"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url, subprotocols=[Subprotocol("chat")]).close()
+    assert refused.value.response.status_code == 401
+
+
 def test_run_demo_closes_its_socket_when_the_demo_cannot_be_built(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -80,6 +80,40 @@ def test_starlette_app_example(wink: WinkEmulator) -> None:
 
 
 @pytest.mark.slow
+def test_pages_app_example(wink: WinkEmulator) -> None:
+    module = load("pages_app")
+
+    def cookie(token: str) -> dict[str, str]:
+        return {"Cookie": f"wink_session={token}"}
+
+    with TestClient(module.app) as client:
+        signed_in = client.get("/", headers=cookie(wink.issue_token(first_name="<b>Grace</b>")))
+        assert signed_in.status_code == 200
+        assert "Hello, &lt;b&gt;Grace&lt;/b&gt; Lovelace!" in signed_in.text
+        assert "Sign in" not in signed_in.text
+
+        anonymous = client.get("/")
+        assert anonymous.status_code == 200
+        assert '<a href="/sign-in">Sign in</a>' in anonymous.text
+        assert "expired" not in anonymous.text
+
+        stale = wink.issue_token()
+        wink.revoke(stale)
+        for token in (stale, wink.issue_token(ttl=-60), "not<a>token"):
+            expired = client.get("/", headers=cookie(token))
+            assert expired.status_code == 200
+            assert "Your session expired, sign in again." in expired.text
+            assert '<a href="/sign-in">Sign in</a>' in expired.text
+
+        account = client.get("/account", headers=cookie(wink.issue_token()))
+        assert "Ada Lovelace (ada.lovelace@example.com)" in account.text
+        assert client.get("/account").status_code == 401
+        assert client.get("/account", headers=cookie(stale)).status_code == 401
+
+        wink.fail_next(2, status=503)
+        assert client.get("/", headers=cookie(wink.issue_token())).status_code == 503
+
+
 def test_fastapi_app_example(wink: WinkEmulator) -> None:
     module = load("fastapi_app")
     with TestClient(module.app) as client:
@@ -120,12 +154,21 @@ def test_websocket_app_example(wink: WinkEmulator) -> None:
     module = load("websocket_app")
     token = wink.issue_token()
     with TestClient(module.app) as client:
-        with client.websocket_connect(f"/ws?access_token={token}") as ws:
+        with client.websocket_connect("/ws", subprotocols=["wink.bearer", token]) as ws:
+            assert ws.accepted_subprotocol == "wink.bearer"
             assert ws.receive_json() == {"hello": "Ada Lovelace"}
             ws.send_text("hi")
             assert ws.receive_text() == ";ada.lovelace: hi"
         with client.websocket_connect("/ws", headers=bearer(token)) as ws:
+            assert ws.accepted_subprotocol is None
             assert ws.receive_json() == {"hello": "Ada Lovelace"}
+        # The query string is no token source here: URLs get logged.
+        with (
+            pytest.raises(WebSocketDenialResponse) as by_query,
+            client.websocket_connect(f"/ws?access_token={token}"),
+        ):
+            pass
+        assert by_query.value.status_code == 401
         # TestClient offers the websocket.http.response extension: the refusal is a real 401.
         with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/ws"):
             pass

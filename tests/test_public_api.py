@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
+
+import httpx
+import pytest
+from flask import Flask, request
+from starlette.requests import Request
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 import wink_middleware
 from wink_middleware import (
@@ -13,8 +20,12 @@ from wink_middleware import (
     WinkBadResponse,
     WinkConfigError,
     WinkError,
+    WinkProfile,
     WinkUnavailable,
+    WinkWSGIMiddleware,
+    require_profile,
 )
+from wink_middleware.testing import SAMPLE_PROFILE, WinkEmulator
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -75,3 +86,58 @@ def test_keyword_options_name_every_config_field() -> None:
     assert set(WinkOptions.__annotations__) == {
         f.name for f in dataclasses.fields(wink_middleware.WinkConfig)
     }
+
+
+# -- require_profile: get_profile's strict twin, typed WinkProfile ------------------------------
+
+PROFILE = WinkProfile.from_wink({**SAMPLE_PROFILE, "winkToken": "user-42"})
+SCOPE: dict[str, Any] = {"type": "http", "headers": [], "wink": PROFILE}
+ENVIRON: dict[str, Any] = {"wsgi.version": (1, 0), "wink.profile": PROFILE}
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [SCOPE, Request(SCOPE), ENVIRON, WerkzeugRequest(ENVIRON)],
+    ids=["asgi-scope", "starlette-request", "wsgi-environ", "werkzeug-request"],
+)
+def test_require_profile_returns_the_profile_get_profile_finds(obj: Any) -> None:
+    profile: WinkProfile = require_profile(obj)
+    assert profile is PROFILE is wink_middleware.get_profile(obj)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"type": "http", "wink": None},
+        {"wsgi.version": (1, 0), "wink.profile": None},
+        {"wsgi.version": (1, 0)},
+        {"type": "http", "wink": "forged"},
+    ],
+    ids=["anonymous-scope", "anonymous-environ", "middleware-never-ran", "not-a-profile"],
+)
+def test_require_profile_raises_missing_token_where_get_profile_gives_none(obj: Any) -> None:
+    with pytest.raises(MissingToken) as raised:
+        require_profile(obj)
+    assert raised.value.status_code == 401
+
+
+def test_require_profile_refuses_unknown_objects_like_get_profile() -> None:
+    with pytest.raises(TypeError, match="get_profile"):
+        require_profile(42)
+
+
+def test_require_profile_types_a_flask_view_without_an_assert(wink_emulator: WinkEmulator) -> None:
+    app = Flask(__name__)
+
+    @app.get("/me")
+    def me() -> dict[str, str]:
+        # mypy --strict checks this file: the profile is a WinkProfile, no `assert` needed.
+        return {"name": require_profile(request).display_name}
+
+    wsgi = WinkWSGIMiddleware(app.wsgi_app, verifier=wink_emulator.verifier())
+    token = wink_emulator.issue_token(first_name="Grace")
+    transport = httpx.WSGITransport(app=wsgi)
+    with httpx.Client(transport=transport, base_url="http://testserver") as client:
+        response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.json() == {"name": "Grace Lovelace"}
+        assert client.get("/me").status_code == 401

@@ -22,7 +22,7 @@ from wink_middleware._exceptions import (
     WinkError,
     WinkUnavailable,
 )
-from wink_middleware._get_profile import get_profile
+from wink_middleware._get_profile import get_profile, require_profile
 from wink_middleware._profile import WinkProfile
 from wink_middleware._stats import VerifierStats
 from wink_middleware._sync_verifier import WinkVerifier
@@ -52,4 +52,5 @@ __all__ = [
     "WinkWSGIMiddleware",
     "__version__",
     "get_profile",
+    "require_profile",
 ]

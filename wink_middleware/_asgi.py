@@ -61,6 +61,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self._resolve = self.verifier.resolve
         self._realm = self.config.realm
         self._emit = self.verifier.emit
+        self._marker = self.config.websocket_subprotocol or ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -107,6 +108,8 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             if access is _OPTIONAL and self._anonymous_on_invalid and exc.status_code < 500:
                 if emit is not None:
                     emit(_ANONYMOUS_EVENT)
+                if view.subprotocols:
+                    _drop_token(scope, self._marker)
                 _anonymous(scope, replace=True)
                 scope["wink.error"] = exc
                 await self.app(scope, receive, send)
@@ -116,9 +119,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self._deny(scope, receive, send, exc)
             return
         if view.subprotocols:
-            # The token travelled as a subprotocol: the app must not see (or echo) it.
-            offered = scope["subprotocols"]
-            scope["subprotocols"] = [p for p in offered if p.encode("latin-1") != token]
+            _drop_token(scope, self._marker)
         scope["wink"] = scope["user"] = profile
         scope["auth"] = AuthCredentials(_AUTHENTICATED)
         if emit is not None:
@@ -244,6 +245,15 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
     async def aclose(self) -> None:
         """Close the verifier's HTTP client (also done when the app's lifespan shuts down)."""
         await self.verifier.aclose()
+
+
+def _drop_token(scope: Scope, marker: str) -> None:
+    """Take the token entry (the one after ``marker``) out of the offered subprotocols: the app
+    must not see, log or echo it, refused or not."""
+    offered: list[str] = scope["subprotocols"]
+    if marker in offered:
+        at = offered.index(marker)
+        scope["subprotocols"] = [*offered[: at + 1], *offered[at + 2 :]]
 
 
 def _anonymous(scope: Scope, *, replace: bool = False) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from wink_middleware._exceptions import MissingToken
 from wink_middleware._profile import WinkProfile
 
-__all__ = ["WSGI_ERROR_KEY", "WSGI_KEY", "get_profile"]
+__all__ = ["WSGI_ERROR_KEY", "WSGI_KEY", "get_profile", "require_profile"]
 
 #: Where WinkWSGIMiddleware puts the profile in the WSGI environ.
 WSGI_KEY = "wink.profile"
@@ -37,3 +38,18 @@ def get_profile(obj: Any) -> WinkProfile | None:
             f"not {type(obj).__name__}"
         )
     return found if isinstance(found, WinkProfile) else None
+
+
+def require_profile(obj: Any) -> WinkProfile:
+    """The verified profile of a request; raise :class:`MissingToken` if there is none.
+
+    The strict twin of :func:`get_profile` for handlers on protected paths, where the middleware
+    only lets verified requests through: the result is a :class:`WinkProfile`, never ``None``, so
+    the handler type-checks without an ``assert``. Takes the same objects as :func:`get_profile`.
+    It raises for an anonymous request (an optional or public path) and where the middleware never
+    ran; call :func:`get_profile` where anonymous requests are expected.
+    """
+    profile = get_profile(obj)
+    if profile is None:
+        raise MissingToken()
+    return profile

@@ -6,6 +6,8 @@
 /wink/demo/sign-in   issues a token for the sample user (stands in for Wink's front-end login)
 /api/profile         protected: the verified profile as Wink's JSON
 /api/sign-out        protected: revokes the token at the emulator and drops it from the cache
+/api/echo            protected websocket: greets the user, then echoes; a browser sends the token
+                     as the subprotocol pair `wink.bearer, <token>` (it cannot set headers)
 ```
 
 The middleware really calls Verify Client over HTTP, on the same server, so the demo shows the same
@@ -25,18 +27,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from wink_middleware._asgi import WinkMiddleware
 from wink_middleware._async_verifier import AsyncWinkVerifier
 from wink_middleware._clock import Clock
-from wink_middleware._get_profile import get_profile
+from wink_middleware._get_profile import require_profile
 from wink_middleware.testing._emulator import WinkEmulator
 from wink_middleware.testing._server import ServerThread, bind, url_of
 
 __all__ = ["DEMO_CLIENT_ID", "Demo", "build_demo", "run_demo"]
 
 DEMO_CLIENT_ID = "demo-client"
+SUBPROTOCOL = "wink.bearer"
 _MAX_TTL = 3600
 
 
@@ -87,9 +91,17 @@ def build_demo(base_url: str, *, clock: Clock | None = None) -> Demo:
         )
 
     async def profile(request: Request) -> Response:
-        user = get_profile(request)
-        assert user is not None  # the middleware let the request through
+        user = require_profile(request)
         return JSONResponse(user.to_wink(), headers={"Cache-Control": "no-store"})
+
+    async def echo(websocket: WebSocket) -> None:
+        user = require_profile(websocket)
+        # A browser drops a connection that accepts none of the subprotocols it offered.
+        offered = websocket.scope["subprotocols"]
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        await websocket.send_json({"hello": user.display_name})
+        async for text in websocket.iter_text():
+            await websocket.send_text(text)
 
     async def sign_out(request: Request) -> Response:
         token = request.headers["authorization"].split(" ", 1)[1].strip()
@@ -105,6 +117,7 @@ def build_demo(base_url: str, *, clock: Clock | None = None) -> Demo:
             Route("/favicon.ico", favicon),
             Route("/api/profile", profile),
             Route("/api/sign-out", sign_out, methods=["POST"]),
+            WebSocketRoute("/api/echo", echo),
             Mount(
                 "/wink",
                 routes=[
@@ -113,7 +126,9 @@ def build_demo(base_url: str, *, clock: Clock | None = None) -> Demo:
                 ],
             ),
         ],
-        middleware=[Middleware(WinkMiddleware, verifier=verifier)],
+        middleware=[
+            Middleware(WinkMiddleware, verifier=verifier, websocket_subprotocol=SUBPROTOCOL)
+        ],
     )
     return Demo(app, emulator, verifier)
 

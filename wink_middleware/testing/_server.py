@@ -69,7 +69,8 @@ class ServerThread:
     """uvicorn serving ``app`` on an already bound socket, in a daemon thread.
 
     Logs go to the ``uvicorn`` loggers (requests too with ``access_log``); their levels and handlers
-    are left to the application.
+    are left to the application. Websockets are served when ``websockets`` or ``wsproto`` is
+    installed (uvicorn's ``ws="auto"``; the demo's greeting needs one).
     """
 
     def __init__(self, app: ASGIApp, sock: socket.socket, *, access_log: bool = False) -> None:
@@ -83,7 +84,7 @@ class ServerThread:
         config = uvicorn.Config(
             app,
             http=_protocol_class(),
-            ws="none",
+            ws="auto",
             lifespan="auto",
             log_config=None,
             log_level=None,  # leave logger levels to the application
