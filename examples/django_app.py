@@ -1,8 +1,6 @@
-"""Django in one file: the middleware wraps the WSGI application; views call
-``require_profile(request)``.
-
-With ``remote_user`` (on by default) the middleware also sets ``REMOTE_USER`` to the user's
-winkToken, so Django's ``RemoteUserMiddleware`` can map it to a ``User`` when you use ``auth``.
+"""Django in one file: ``WinkAuthenticationMiddleware`` verifies the token; views get ``request.user``
+(the Django user named by the winkToken, which ``WinkBackend`` creates on first sight) and
+``request.wink`` (the Wink profile). It runs under WSGI (``runserver``, gunicorn) and ASGI alike.
 
 Run it against the local Wink emulator (no Wink account needed), from the repository root:
 
@@ -10,19 +8,22 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
     export WINK_BASE_URL=http://127.0.0.1:8765 WINK_CLIENT_ID=demo-client WINK_CLIENT_SECRET=demo-secret
     python examples/django_app.py runserver 8000              # terminal 2
     curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/me
+
+The users' table lives in a SQLite file in the temporary directory (``DJANGO_DB`` names another).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
-
-from wink_middleware import WinkWSGIMiddleware, require_profile
 
 if not settings.configured:
     settings.configure(
@@ -31,7 +32,28 @@ if not settings.configured:
         ALLOWED_HOSTS=["127.0.0.1", "localhost", "testserver"],
         ROOT_URLCONF=__name__,
         WSGI_APPLICATION=f"{__name__}.application",  # what `runserver` serves
-        MIDDLEWARE=[],
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+        ],
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "wink_middleware.django.WinkAuthenticationMiddleware",
+        ],
+        AUTHENTICATION_BACKENDS=["wink_middleware.django.WinkBackend"],
+        # WinkConfig fields, over the WINK_* environment variables.
+        WINK={"public_paths": ["/health"]},
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": os.environ.get(
+                    "DJANGO_DB", str(Path(tempfile.gettempdir()) / "wink_django_example.sqlite3")
+                ),
+            }
+        },
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     )
 
 
@@ -40,20 +62,20 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def me(request: HttpRequest) -> JsonResponse:
-    profile = require_profile(request)  # the middleware only lets verified requests reach here
+    # The middleware only lets verified requests reach here.
     return JsonResponse(
         {
-            "user_id": profile.user_id,
-            "name": profile.display_name,
-            "remote_user": request.META["REMOTE_USER"],
+            "user_id": request.wink.user_id,
+            "name": request.wink.display_name,
+            "username": request.user.get_username(),
         }
     )
 
 
 urlpatterns = [path("health", health), path("me", me)]
 
-# Options over WINK_* environment variables (WinkConfig.from_env()).
-application = WinkWSGIMiddleware(get_wsgi_application(), public_paths=["/health"])
+application = get_wsgi_application()
+call_command("migrate", verbosity=0)  # the users' table
 
 if __name__ == "__main__":
     from django.core.management import execute_from_command_line

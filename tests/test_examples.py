@@ -1,18 +1,22 @@
 """Every example in examples/ runs against the emulator: 200 with a token, 401 without.
 
 Each test does what the example's docstring says: a Wink emulator served on 127.0.0.1, the WINK_*
-variables pointing at it, then the example imported and driven in-process.
+variables pointing at it, then the example imported and driven in-process (the Django ones in a
+fresh interpreter each: Django's settings are configured once per process).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -195,18 +199,87 @@ def test_flask_app_example(wink: WinkEmulator) -> None:
     module.app.wsgi_app.close()
 
 
+# Django's settings are configured once per process: each Django example runs in its own.
+DRIVE_WSGI = """
+import json, sys
+import httpx
+from importlib import import_module
+
+app = import_module(sys.argv[1]).application
+seen = []
+with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://testserver") as client:
+    for method, path, headers in json.loads(sys.argv[2]):
+        response = client.request(method, path, headers=headers)
+        seen.append({"status": response.status_code, "body": response.text, "headers": dict(response.headers)})
+print(json.dumps(seen))
+"""
+
+
+def run_wsgi_example(
+    name: str, tmp_path: Path, requests: list[tuple[str, str, dict[str, str]]]
+) -> list[dict[str, Any]]:
+    """Send ``requests`` to ``examples.<name>.application`` in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", DRIVE_WSGI, f"examples.{name}", json.dumps(requests)],
+        cwd=EXAMPLES.parent,
+        env={**os.environ, "DJANGO_DB": str(tmp_path / "db.sqlite3")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answers: list[dict[str, Any]] = json.loads(done.stdout)
+    for answer in answers:
+        answer["json"] = json.loads(answer["body"]) if answer["body"] else None
+    return answers
+
+
 @pytest.mark.slow
-def test_django_app_example(wink: WinkEmulator) -> None:
-    module = load("django_app")
+def test_django_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     token = wink.issue_token(wink_token="user-42")
-    with wsgi_client(module.application) as client:
-        ok = client.get("/me", headers=bearer(token))
-        assert ok.status_code == 200
-        assert ok.json() == {"user_id": "user-42", "name": "Ada Lovelace", "remote_user": "user-42"}
-        assert client.get("/me").status_code == 401
-        assert client.get("/health").status_code == 200
-        assert client.options("/me", headers=PREFLIGHT).status_code == 401
-    module.application.close()
+    ok, missing, health, preflight = run_wsgi_example(
+        "django_app",
+        tmp_path,
+        [
+            ("GET", "/me", bearer(token)),
+            ("GET", "/me", {}),
+            ("GET", "/health", {}),
+            ("OPTIONS", "/me", PREFLIGHT),
+        ],
+    )
+    assert ok["status"] == 200
+    assert ok["json"] == {"user_id": "user-42", "name": "Ada Lovelace", "username": "user-42"}
+    assert (missing["status"], missing["json"]["error"]) == (401, "missing_token")
+    assert health["status"] == 200
+    assert preflight["status"] == 401
+
+
+def test_drf_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
+    token = wink.issue_token(wink_token="user-7", first_name="Grace")
+    revoked = wink.issue_token()
+    wink.revoke(revoked)
+    ok, missing, refused, health = run_wsgi_example(
+        "drf_app",
+        tmp_path,
+        [
+            ("GET", "/me", bearer(token)),
+            ("GET", "/me", {}),
+            ("GET", "/me", bearer(revoked)),
+            ("GET", "/health", {}),
+        ],
+    )
+    assert ok["status"] == 200
+    assert ok["json"] == {"user_id": "user-7", "name": "Grace Lovelace", "username": "user-7"}
+    # DRF answers like the middleware: 401 with the Bearer challenge, RFC 6750 bodies.
+    assert missing["status"] == 401
+    assert missing["headers"]["www-authenticate"] == 'Bearer realm="wink"'
+    assert missing["json"] == {
+        "error": "missing_token",
+        "error_description": "a bearer token is required",
+    }
+    assert (refused["status"], refused["json"]["error"]) == (401, "invalid_token")
+    assert health["json"] == {"ok": True}
 
 
 @pytest.mark.slow

@@ -26,12 +26,12 @@ def get_profile(obj: Any) -> WinkProfile | None:
     """
     if isinstance(obj, Mapping):
         found = obj.get(WSGI_KEY) if "wsgi.version" in obj or WSGI_KEY in obj else obj.get(ASGI_KEY)
+    elif isinstance(getattr(obj, "META", None), Mapping):  # Django HttpRequest (ASGI's has .scope)
+        found = obj.META.get(WSGI_KEY)
     elif isinstance(getattr(obj, "scope", None), Mapping):  # Starlette HTTPConnection
         found = obj.scope.get(ASGI_KEY)
     elif isinstance(getattr(obj, "environ", None), Mapping):  # Werkzeug / Flask request
         found = obj.environ.get(WSGI_KEY)
-    elif isinstance(getattr(obj, "META", None), Mapping):  # Django HttpRequest
-        found = obj.META.get(WSGI_KEY)
     else:
         raise TypeError(
             f"get_profile() takes an ASGI scope, a WSGI environ or a framework request, "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Unpack, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from wink_middleware._adapter import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
@@ -22,7 +22,7 @@ from wink_middleware._sync_verifier import WinkVerifier
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["WinkWSGIMiddleware"]
+__all__ = ["WinkWSGIMiddleware", "environ_view"]
 
 
 _PROTECTED = Access.PROTECTED
@@ -68,7 +68,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self._emit = self.verifier.emit
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        view = self._view(environ)
+        view = environ_view(environ, self._read_cookies, self._read_query)
         access = self._access(view)
         emit = self._emit
         if access is _PUBLIC:
@@ -108,32 +108,6 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         if emit is not None:
             emit(_AUTHENTICATED_EVENT)
         return self.app(environ, start_response)
-
-    def _view(self, environ: WSGIEnvironment) -> RequestView:
-        """What routing reads of this request (PEP 3333 text, the token as latin-1 bytes)."""
-        path = environ.get("PATH_INFO") or "/"
-        if type(path) is not str:
-            path = "/"
-        elif not path.isascii():
-            path = _decode_path(path)
-        method = environ.get("REQUEST_METHOD") or "GET"
-        value = environ.get("HTTP_AUTHORIZATION")
-        if value is None:
-            authorization = []
-        elif type(value) is str and value.isascii():
-            authorization = [value.encode("ascii")]
-        else:
-            authorization = [_header_bytes(value)]
-        view = RequestView(path, method, authorization)
-        if method == "OPTIONS":
-            view.cors("HTTP_ORIGIN" in environ, "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ)
-        if self._read_cookies:
-            cookie = environ.get("HTTP_COOKIE")
-            view.cookies = [cookie] if type(cookie) is str else None
-        if self._read_query:
-            query = environ.get("QUERY_STRING")
-            view.query = query if type(query) is str else ""
-        return view
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -196,6 +170,34 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
     def close(self) -> None:
         """Close the verifier's HTTP client (call it when the server shuts down)."""
         self.verifier.close()
+
+
+def environ_view(environ: Mapping[str, Any], read_cookies: bool, read_query: bool) -> RequestView:
+    """What routing reads of a WSGI environ (or Django's ``request.META``), in PEP 3333 text and
+    the token as latin-1 bytes. Cookies and the query are read only when configured."""
+    path = environ.get("PATH_INFO") or "/"
+    if type(path) is not str:
+        path = "/"
+    elif not path.isascii():
+        path = _decode_path(path)
+    method = environ.get("REQUEST_METHOD") or "GET"
+    value = environ.get("HTTP_AUTHORIZATION")
+    if value is None:
+        authorization = []
+    elif type(value) is str and value.isascii():
+        authorization = [value.encode("ascii")]
+    else:
+        authorization = [_header_bytes(value)]
+    view = RequestView(path, method, authorization)
+    if method == "OPTIONS":
+        view.cors("HTTP_ORIGIN" in environ, "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ)
+    if read_cookies:
+        cookie = environ.get("HTTP_COOKIE")
+        view.cookies = [cookie] if type(cookie) is str else None
+    if read_query:
+        query = environ.get("QUERY_STRING")
+        view.query = query if type(query) is str else ""
+    return view
 
 
 def _discard(_data: bytes) -> None:
