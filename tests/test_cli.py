@@ -1,4 +1,5 @@
-"""The wink-middleware console script: emulator, demo and verify; one-line failures, clean stops."""
+"""The wink-middleware console script: emulator, token, demo and verify; one-line failures, clean
+stops, and failures of verify that say which URL was called and what Wink answered."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import queue
 import re
 import runpy
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +24,7 @@ import pytest
 
 from wink_middleware import WinkVerifier, _cli
 from wink_middleware._cli import main
-from wink_middleware.testing import VERIFY_PATH, WinkEmulator
+from wink_middleware.testing import TOKENS_PATH, VERIFY_PATH, WinkEmulator
 from wink_middleware.testing._server import ServerThread
 
 SECRET = "cli-secret-never-printed"
@@ -66,10 +68,10 @@ def free_port() -> int:
 # -- arguments -----------------------------------------------------------------------------------
 
 
-def test_help_lists_the_three_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_the_four_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("emulator", "demo", "verify"):
+    for command in ("emulator", "token", "demo", "verify"):
         assert command in out
 
 
@@ -91,6 +93,9 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
         (["emulator", "--client-id", "has space"], "client-id"),
         (["emulator", "--client-secret", " "], "client-secret"),
         (["verify", "a", "b"], "unrecognized"),
+        (["token"], "--emulator"),
+        (["token", "--emulator", "ftp://127.0.0.1:1"], "http:// URL"),
+        (["token", "--emulator", "http://127.0.0.1:1", "--ttl", "-3"], "seconds"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(
@@ -203,6 +208,180 @@ def test_verify_against_an_unreachable_host_is_one_line_exit_3(
     assert SECRET not in line
 
 
+def test_verify_failure_names_the_url_called_and_that_wink_did_not_answer(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("WINK_BASE_URL", base_url)
+    monkeypatch.setenv("WINK_CLIENT_ID", CLIENT)
+    monkeypatch.setenv("WINK_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("WINK_RETRIES", "0")
+    assert main(["verify", "a.b.c"]) == 3
+    line = one_line(capsys.readouterr().err)
+    assert f"POST {base_url}{VERIFY_PATH}: no answer" in line
+
+
+def test_verify_401_names_wink_status_and_hints_at_the_credentials(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WINK_CLIENT_SECRET", "not-the-emulators-secret")
+    base_url = os.environ["WINK_BASE_URL"]
+    assert main(["verify", wink.issue_token()]) == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("wink-middleware: error: token rejected:")
+    assert f"POST {base_url}{VERIFY_PATH} answered 401" in line
+    assert "if every token gets 401, check WINK_CLIENT_ID and WINK_CLIENT_SECRET" in line
+    assert base_url.removeprefix("http://") in line
+    assert "not-the-emulators-secret" not in line
+
+
+def test_verify_404_hints_at_the_base_url(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = os.environ["WINK_BASE_URL"] + "/identity"
+    monkeypatch.setenv("WINK_BASE_URL", wrong)
+    # Wink answers some unknown tokens with 404, so the library counts it as a rejection.
+    assert main(["verify", wink.issue_token()]) == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"POST {wrong}{VERIFY_PATH} answered 404" in line
+    assert "check the host and path of WINK_BASE_URL" in line
+
+
+def test_verify_of_an_expired_token_says_wink_was_not_called(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", wink.issue_token(ttl=-5)]) == 1
+    assert "decided locally; Wink was not called" in one_line(capsys.readouterr().err)
+    assert wink.calls == 0
+
+
+def test_verify_unavailable_names_wink_status(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wink.fail_next(status=503)
+    assert main(["verify", wink.issue_token()]) == 3
+    assert "answered 503" in one_line(capsys.readouterr().err)
+
+
+def test_verify_verbose_shows_the_library_log_lines(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wink.fail_next(status=503)
+    assert main(["verify", "-v", wink.issue_token()]) == 3
+    err = capsys.readouterr().err
+    assert "wink_middleware: WARNING:" in err
+    assert err.strip().splitlines()[-1].startswith("wink-middleware: error:")
+
+
+def test_verify_with_redis_says_whether_the_fleet_cache_answered(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    token = wink.issue_token(first_name="Grace")
+    assert main(["verify", "--redis", redis_url, token]) == 0
+    first = capsys.readouterr()
+    assert json.loads(first.out)["firstName"] == "Grace"
+    assert "verified with Wink" in one_line(first.err)
+    assert "answered 200); now in the fleet cache" in first.err
+
+    assert main(["verify", "--redis", redis_url, token]) == 0
+    second = capsys.readouterr()
+    assert json.loads(second.out)["firstName"] == "Grace"
+    assert one_line(second.err) == "answered from the fleet cache (Redis): Wink was not called"
+    assert wink.calls == 1
+    assert SECRET not in first.err + second.err
+
+
+def test_verify_with_an_unreachable_redis_still_verifies_and_says_so(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["verify", "--redis", f"redis://127.0.0.1:{free_port()}/0", wink.issue_token()]) == 0
+    )
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["firstName"] == "Ada"
+    assert one_line(captured.err).startswith("Redis was unavailable: verified with Wink directly")
+
+
+def test_verify_with_a_bad_redis_url_is_a_usage_error(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", "--redis", "http://127.0.0.1:6379", "a.b.c"]) == 2
+    assert "redis_url must be" in one_line(capsys.readouterr().err)
+
+
+def test_verify_against_an_unreachable_host_prints_one_line_as_a_real_process() -> None:
+    env = child_env() | {
+        "WINK_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "WINK_CLIENT_ID": CLIENT,
+        "WINK_CLIENT_SECRET": SECRET,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "wink_middleware", "verify", "a.b.c"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 3
+    assert "could not be reached" in one_line(result.stderr)
+
+
+# -- token ---------------------------------------------------------------------------------------
+
+
+def test_token_prints_a_fresh_token_from_a_running_emulator(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_url = os.environ["WINK_BASE_URL"]
+    argv = ["token", "--emulator", base_url + "/", "--ttl", "60", "--first-name", "Grace"]
+    assert main([*argv, "--wink-token", "user-7", "--email", "grace@example.com"]) == 0
+    captured = capsys.readouterr()
+    token = one_line(captured.out)
+    assert captured.err == ""
+    assert main(["verify", token]) == 0
+    profile = json.loads(capsys.readouterr().out)
+    assert (profile["firstName"], profile["winkToken"]) == ("Grace", "user-7")
+    assert profile["email"] == "grace@example.com"
+    assert wink.calls == 1  # minting is not a Verify Client call
+
+
+def test_token_options_are_the_emulators_profile_fields() -> None:
+    from wink_middleware.testing._emulator import PROFILE_FIELDS
+
+    assert tuple(PROFILE_FIELDS) == _cli.TOKEN_FIELDS
+
+
+def test_token_from_an_unreachable_emulator_is_one_line_exit_3(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["token", "--emulator", url]) == 3
+    line = one_line(capsys.readouterr().err)
+    assert f"no emulator answered at {url}" in line
+
+
+def test_token_from_something_that_is_not_an_emulator_is_one_line_exit_1(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = os.environ["WINK_BASE_URL"] + "/elsewhere"
+    assert main(["token", "--emulator", url]) == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"POST {url}{TOKENS_PATH} answered 404" in line
+
+
+def test_token_refused_by_the_emulator_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(url: str, **kwargs: Any) -> httpx.Response:
+        return httpx.Response(400, json={"error": "ttl must be a number of seconds"})
+
+    monkeypatch.setattr(httpx, "post", refused)
+    assert main(["token", "--emulator", "http://127.0.0.1:1"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.endswith("the emulator refused: ttl must be a number of seconds")
+
+
 @pytest.mark.slow
 def test_verify_prompts_for_the_token_on_a_terminal(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -267,6 +446,53 @@ def test_emulator_command_serves_and_prints_a_ready_token_and_curl_line(
     assert SECRET not in out + capsys.readouterr().err
 
 
+def curl_line(out: str) -> str:
+    found = re.search(r"^  (curl -s .*)$", out, re.MULTILINE)
+    assert found is not None, out
+    return found.group(1)
+
+
+def run_shell(line: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", "-c", line], capture_output=True, text=True, timeout=30, check=False, env=env
+    )
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_emulator_command_curl_line_works_as_printed_without_an_export(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def check(server: ServerThread) -> None:
+        out = capsys.readouterr().out
+        seen["out"] = out
+        seen["curl"] = run_shell(curl_line(out), child_env())
+
+    monkeypatch.setattr(_cli, "_wait", stop_after(check))
+    assert main(["emulator", "--port", "0"]) == 0
+    assert json.loads(seen["curl"].stdout)["firstName"] == "Ada"
+    assert "token --emulator http://127.0.0.1:" in seen["out"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_emulator_command_curl_line_reads_a_chosen_secret_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def check(server: ServerThread) -> None:
+        out = capsys.readouterr().out
+        seen["out"] = out
+        seen["curl"] = run_shell(curl_line(out), child_env() | {"WINK_CLIENT_SECRET": SECRET})
+
+    monkeypatch.setattr(_cli, "_wait", stop_after(check))
+    assert main(["emulator", "--port", "0", "--client-secret", SECRET]) == 0
+    assert json.loads(seen["curl"].stdout)["lastName"] == "Lovelace"
+    assert "with WINK_CLIENT_SECRET set to your secret" in seen["out"]
+    assert SECRET not in seen["out"]
+
+
 @pytest.mark.slow
 def test_emulator_command_reads_credentials_from_the_environment(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -299,6 +525,45 @@ def test_demo_command_serves_the_page_and_the_protected_api(
     monkeypatch.setattr(_cli, "_wait", stop_after(check))
     assert main(["demo", "--port", "0"]) == 0
     assert seen == {"page": 200, "with token": 200, "without": 401}
+
+
+def test_demo_command_with_redis_serves_two_workers_that_verify_once_for_the_fleet(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def check(server: ServerThread) -> None:
+        assert "two API workers" in capsys.readouterr().out
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            token = one_line(
+                _token_from(f"{server.url}/wink", capsys)
+            )  # the demo's emulator mints through the token command too
+            auth = {"Authorization": f"Bearer {token}"}
+            answers = [client.get("/api/profile", headers=auth) for _ in range(2)]
+            seen["answers"] = [
+                (a.status_code, a.headers["x-demo-worker"], a.headers["x-demo-answered-from"])
+                for a in answers
+            ]
+            seen["status"] = client.get("/status").json()
+            seen["sign-out"] = client.post("/api/sign-out", headers=auth).json()
+
+    monkeypatch.setattr(_cli, "_wait", stop_after(check))
+    assert main(["demo", "--port", "0", "--redis", redis_url]) == 0
+    assert seen["answers"] == [(200, "1", "wink"), (200, "2", "fleet cache")]
+    assert seen["status"] == {"workers": 2, "wink_calls": 1}
+    assert seen["sign-out"] == {"signed_out": True, "reached_fleet": True}
+
+
+def _token_from(emulator_url: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["token", "--emulator", emulator_url]) == 0
+    return capsys.readouterr().out
+
+
+def test_demo_command_with_a_bad_redis_url_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--port", "0", "--redis", "localhost:6379"]) == 2
+    assert "redis_url must be" in one_line(capsys.readouterr().err)
 
 
 @pytest.mark.slow

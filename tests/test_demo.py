@@ -1,4 +1,5 @@
-"""The demo app's own endpoints: sign-in validation, and a demo that cannot be built or served."""
+"""The demo app's own endpoints: sign-in validation, the status and worker labels, the two workers
+sharing Redis, and a demo that cannot be built or served."""
 
 from __future__ import annotations
 
@@ -91,3 +92,39 @@ def test_run_demo_closes_its_socket_when_the_demo_cannot_be_built(
     with pytest.raises(RuntimeError, match="boom"), run_demo():
         pass
     assert bound[0].fileno() == -1
+
+
+def labels(answers: list[httpx.Response]) -> list[tuple[str, str]]:
+    return [(a.headers["x-demo-worker"], a.headers["x-demo-answered-from"]) for a in answers]
+
+
+def test_status_counts_workers_and_wink_calls_and_api_answers_name_their_worker() -> None:
+    with run_demo() as (url, demo), httpx.Client(base_url=url, timeout=5) as client:
+        auth = {"Authorization": f"Bearer {demo.emulator.issue_token()}"}
+        answers = [client.get("/api/profile", headers=auth) for _ in range(2)]
+        answers.append(client.get("/api/profile"))
+        status = client.get("/status").json()
+    assert [a.status_code for a in answers] == [200, 200, 401]
+    assert labels(answers) == [("1", "wink"), ("1", "local cache"), ("1", "none")]
+    assert status == {"workers": 1, "wink_calls": 1}
+
+
+def test_with_redis_two_workers_take_turns_and_share_one_verification(redis_url: str) -> None:
+    with (
+        run_demo(redis_url=redis_url) as (url, demo),
+        httpx.Client(base_url=url, timeout=5) as client,
+    ):
+        assert len(demo.workers) == 2
+        assert demo.workers[0] is not demo.workers[1]
+        auth = {"Authorization": f"Bearer {demo.emulator.issue_token()}"}
+        answers = [client.get("/api/profile", headers=auth) for _ in range(4)]
+        signed_out = client.post("/api/sign-out", headers=auth).json()
+        status = client.get("/status").json()
+    assert labels(answers) == [
+        ("1", "wink"),
+        ("2", "fleet cache"),
+        ("1", "local cache"),
+        ("2", "local cache"),
+    ]
+    assert status == {"workers": 2, "wink_calls": 1}
+    assert signed_out == {"signed_out": True, "reached_fleet": True}

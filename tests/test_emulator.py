@@ -31,7 +31,7 @@ from wink_middleware import (
     WinkWSGIMiddleware,
     get_profile,
 )
-from wink_middleware.testing import SAMPLE_PROFILE, VERIFY_PATH, WinkEmulator, serve
+from wink_middleware.testing import SAMPLE_PROFILE, TOKENS_PATH, VERIFY_PATH, WinkEmulator, serve
 from wink_middleware.testing.pytest_plugin import CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.anyio
@@ -206,6 +206,56 @@ def test_get_on_the_verify_path_is_405() -> None:
         response = client.get(VERIFY_PATH)
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+
+
+# -- the token endpoint (the emulator's own) ------------------------------------------------------
+
+
+def test_token_endpoint_issues_a_token_with_the_given_fields_and_ttl() -> None:
+    clock = FakeClock(NOW)
+    emu = emulator(clock)
+    minted = call(emu, b'{"ttl": 60, "first_name": "Grace", "wink_token": "u-1"}', TOKENS_PATH)
+    assert minted.status_code == 200
+    assert minted.headers["cache-control"] == "no-store"
+    answer = minted.json()
+    assert (answer["token_type"], answer["expires_in"]) == ("Bearer", 60)
+    profile = call(emu, body(answer["access_token"])).json()
+    assert (profile["firstName"], profile["winkToken"]) == ("Grace", "u-1")
+    assert claims_of(answer["access_token"])["exp"] == NOW + 60
+    assert emu.calls == 1  # minting is not a Verify Client call
+
+
+def test_token_endpoint_without_a_body_issues_a_five_minute_sample_token() -> None:
+    emu = emulator()
+    answer = call(emu, b"", TOKENS_PATH).json()
+    assert answer["expires_in"] == 300
+    assert call(emu, body(answer["access_token"])).json()["lastName"] == "Lovelace"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"{not json", "JSON object"),
+        (b"[1]", "JSON object"),
+        (b'{"ttl": "soon"}', "ttl must be"),
+        (b'{"ttl": true}', "ttl must be"),
+        (b'{"ttl": 1e12}', "ttl must be"),
+        (b'{"nickname": "x"}', "unknown field(s): nickname"),
+        (b'{"first_name": 7}', "strings or null"),
+    ],
+)
+def test_token_endpoint_refuses_a_bad_body_with_400_and_the_reason(
+    content: bytes, reason: str
+) -> None:
+    answer = call(emulator(), content, TOKENS_PATH)
+    assert answer.status_code == 400
+    assert reason in answer.json()["error"]
+
+
+def test_token_endpoint_only_takes_post() -> None:
+    with httpx.Client(transport=emulator().sync_transport(), base_url="https://wink.test") as c:
+        answer = c.get(TOKENS_PATH)
+    assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
 
 
 def test_calls_counts_verify_calls_and_reset_zeroes_it() -> None:

@@ -2,8 +2,9 @@
 
 ```
 wink-middleware emulator [--host H] [--port P] [--client-id ID] [--client-secret S] [--ttl SECONDS]
-wink-middleware demo [--host H] [--port P]
-wink-middleware verify [TOKEN]            # the token is read from stdin when omitted
+wink-middleware token --emulator URL [--ttl SECONDS] [--first-name TEXT] [--wink-token TEXT] ...
+wink-middleware demo [--host H] [--port P] [--redis URL]
+wink-middleware verify [--redis URL] [-v] [TOKEN]   # the token is read from stdin when omitted
 ```
 
 Every failure is one line on stderr and an exit code, never a traceback: 0 success (and Ctrl-C on a
@@ -24,14 +25,20 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import urlsplit
 
+import httpx
+
+from wink_middleware._client import make_sync_client
 from wink_middleware._config import WinkConfig
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
     TokenRejected,
+    WinkBadResponse,
     WinkConfigError,
     WinkUnavailable,
 )
@@ -56,6 +63,17 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130
+
+# `token` options -> the emulator's issue_token() keywords (its TOKENS_PATH endpoint's JSON fields).
+TOKEN_FIELDS = (
+    "first_name",
+    "last_name",
+    "contact_no",
+    "email",
+    "wink_tag",
+    "wink_token",
+    "date_of_birth",
+)
 
 
 class CliError(Exception):
@@ -126,12 +144,43 @@ def _build_parser() -> _Parser:
     )
     emulator.set_defaults(command=_run_emulator)
 
+    token = commands.add_parser(
+        "token",
+        help="print a fresh token from a running emulator",
+        description=(
+            "Ask a running emulator (`wink-middleware emulator`, or the demo's at URL/wink) for a "
+            "token and print it alone on stdout, e.g. "
+            '`curl -H "Authorization: Bearer $(wink-middleware token --emulator URL)" ...`. '
+            "Profile fields not given are the sample user's; each token gets a fresh Wink Token."
+        ),
+    )
+    token.add_argument(
+        "--emulator",
+        required=True,
+        metavar="URL",
+        help="the emulator's base URL, as `wink-middleware emulator` prints it",
+    )
+    token.add_argument(
+        "--ttl", type=_seconds, default=300, help="lifetime in seconds (default: 300)"
+    )
+    for field in TOKEN_FIELDS:
+        token.add_argument(f"--{field.replace('_', '-')}", dest=field, metavar="TEXT")
+    token.set_defaults(command=_run_token)
+
     demo = commands.add_parser(
         "demo",
         help="run the demo: emulator + protected API + browser page on 127.0.0.1",
         description="Serve a protected Starlette API, the Wink emulator and a page to try them, at http://HOST:PORT/.",
     )
     _add_listen_options(demo, DEFAULT_DEMO_PORT)
+    demo.add_argument(
+        "--redis",
+        metavar="URL",
+        help=(
+            "run two API workers with verifiers sharing this Redis (needs the [redis] extra): "
+            "each token is verified once for both"
+        ),
+    )
     demo.set_defaults(command=_run_demo)
 
     verify = commands.add_parser(
@@ -140,9 +189,24 @@ def _build_parser() -> _Parser:
         description=(
             "Verify an access token with Wink's Verify Client, configured like the middleware "
             "(WINK_CLIENT_ID, WINK_CLIENT_SECRET, WINK_BASE_URL or WINK_ENVIRONMENT, ...), and print "
-            "the profile as JSON. Exit 1 if Wink refuses the token, 2 on bad configuration, 3 if Wink "
-            "is unavailable."
+            "the profile as JSON. A failure names the URL called, Wink's HTTP status and, when the "
+            "status points at the configuration rather than the token, what to check. Exit 1 if "
+            "Wink refuses the token, 2 on bad configuration, 3 if Wink is unavailable."
         ),
+    )
+    verify.add_argument(
+        "--redis",
+        metavar="URL",
+        help=(
+            "use the shared tier on this Redis (needs the [redis] extra; default: $WINK_REDIS_URL) "
+            "and say whether the answer came from the fleet cache"
+        ),
+    )
+    verify.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show the library's own log lines on stderr",
     )
     verify.add_argument("token", nargs="?", help="the access token (default: read from stdin)")
     verify.set_defaults(command=_run_verify)
@@ -243,10 +307,9 @@ def _run_emulator(args: argparse.Namespace) -> int:
     from wink_middleware.testing._emulator import VERIFY_PATH, WinkEmulator
 
     client_id: str = args.client_id
-    secret_given = args.client_secret is not None or bool(os.environ.get("WINK_CLIENT_SECRET"))
-    secret: str = (
-        args.client_secret or os.environ.get("WINK_CLIENT_SECRET") or DEFAULT_CLIENT_SECRET
-    )
+    secret_option: str | None = args.client_secret
+    secret_env = os.environ.get("WINK_CLIENT_SECRET")
+    secret = secret_option or secret_env or DEFAULT_CLIENT_SECRET
     if not client_id.strip() or any(c.isspace() for c in client_id):
         raise CliError("--client-id must be a non-empty name without spaces", EXIT_USAGE)
     if not secret.strip():
@@ -258,11 +321,20 @@ def _run_emulator(args: argparse.Namespace) -> int:
     server = _start(emulator, sock)
     token = emulator.issue_token(ttl=args.ttl)
     url = server.url
-    shown_secret = "<the secret you set>" if secret_given else DEFAULT_CLIENT_SECRET
     prefix = json.dumps({"ClientId": client_id, "AccessToken": token}, separators=(",", ":"))
-    curl_body = (
-        shlex.quote(prefix[:-1] + ',"ClientSecret":"') + '"$WINK_CLIENT_SECRET"' + shlex.quote('"}')
-    )
+    if secret_option is None and secret_env is None:
+        shown_secret = DEFAULT_CLIENT_SECRET
+        curl_body = shlex.quote(prefix[:-1] + f',"ClientSecret":"{DEFAULT_CLIENT_SECRET}"}}')
+        curl_note = ""
+    else:
+        # A secret someone chose is never printed: the curl line reads it from the environment.
+        shown_secret = "<the secret you set>"  # noqa: S105 - a placeholder
+        curl_body = (
+            shlex.quote(prefix[:-1] + ',"ClientSecret":"')
+            + '"$WINK_CLIENT_SECRET"'
+            + shlex.quote('"}')
+        )
+        curl_note = " (with WINK_CLIENT_SECRET set to your secret)"
     print(
         f"Wink emulator listening on {url} (client id: {client_id})\n"
         f"\n"
@@ -273,13 +345,53 @@ def _run_emulator(args: argparse.Namespace) -> int:
         f"A token for the sample user, valid {args.ttl} s:\n"
         f"  {token}\n"
         f"\n"
-        f"Try it:\n"
+        f"Try it{curl_note}:\n"
         f"  curl -s {url}{VERIFY_PATH} -H 'Content-Type: application/json' -d {curl_body}\n"
+        f"\n"
+        f"A fresh token at any time (e.g. for an app on port 8000):\n"
+        f'  curl -H "Authorization: Bearer $({PROG} token --emulator {url})" '
+        f"http://127.0.0.1:8000/me\n"
         f"\n"
         f"Press Ctrl-C to stop.",
         flush=True,
     )
     return _serve_until_interrupted(server)
+
+
+def _run_token(args: argparse.Namespace) -> int:
+    from wink_middleware.testing._emulator import TOKENS_PATH
+
+    base: str = args.emulator.strip().rstrip("/")
+    if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
+        raise CliError(f"--emulator must be an http:// URL, not {args.emulator!r}", EXIT_USAGE)
+    endpoint = base + TOKENS_PATH
+    fields = {name: getattr(args, name) for name in TOKEN_FIELDS if getattr(args, name) is not None}
+    try:
+        response = httpx.post(
+            endpoint, json={"ttl": args.ttl, **fields}, timeout=10, trust_env=False
+        )
+    except httpx.HTTPError as exc:
+        raise CliError(
+            f"no emulator answered at {base} ({_describe(exc)}): is `{PROG} emulator` running?",
+            EXIT_UNAVAILABLE,
+        ) from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code == 200 and isinstance(answer, dict) and "access_token" in answer:
+        print(answer["access_token"])
+        return EXIT_OK
+    if response.status_code == 400 and isinstance(answer, dict):
+        raise CliError(f"the emulator refused: {answer.get('error')}", EXIT_USAGE)
+    raise CliError(
+        f"POST {endpoint} answered {response.status_code}: {base} is not a Wink emulator "
+        f"(the demo's is at http://HOST:PORT/wink)"
+    )
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -288,13 +400,23 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     sock = _listen(args.host, args.port)
     url = url_of(sock)
-    demo = build_demo(url)
+    try:
+        demo = build_demo(url, redis_url=args.redis)
+    except WinkConfigError as exc:
+        sock.close()
+        raise CliError(str(exc), EXIT_USAGE) from None
     _configure_logging()
     server = _start(demo.app, sock)
+    fleet = (
+        "  two API workers, one verifier each, sharing Redis: each token is verified once\n"
+        if len(demo.workers) > 1
+        else ""
+    )
     print(
         f"Wink middleware demo: open {url}/ in a browser\n"
         f"  emulated Wink (Verify Client): {url}/wink\n"
         f"  protected API:                 {url}/api/profile\n"
+        f"{fleet}"
         f"Press Ctrl-C to stop.",
         flush=True,
     )
@@ -302,6 +424,46 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 # -- verify -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Exchange:
+    """The last call the verifier made to Wink: its URL, and Wink's status once it answered."""
+
+    url: str | None = None
+    status: int | None = None
+
+    def on_request(self, request: httpx.Request) -> None:
+        self.url = str(request.url)
+        self.status = None
+
+    def on_response(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+
+    def describe(self) -> str:
+        if self.url is None:
+            return "decided locally; Wink was not called"
+        if self.status is None:
+            return f"POST {self.url}: no answer"
+        return f"POST {self.url} answered {self.status}"
+
+
+@contextmanager
+def _library_logs(verbose: bool) -> Iterator[None]:
+    """The library's log lines on stderr with ``--verbose``; otherwise none (the CLI says it all)."""
+    logger = logging.getLogger("wink_middleware")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+        logger.handlers, logger.level = [handler], logging.DEBUG
+    else:
+        logger.handlers = [logging.NullHandler()]
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate, logger.level = saved[0], saved[1], saved[2]
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -313,24 +475,63 @@ def _run_verify(args: argparse.Namespace) -> int:
     token = token.strip()
     if not token:
         raise CliError("no token given: pass it as an argument or on stdin", EXIT_USAGE)
-    try:
-        config = WinkConfig.from_env()
-    except WinkConfigError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-    try:
-        with WinkVerifier(config) as verifier:
-            profile = verifier.verify(token)
-    except TokenRejected as exc:
-        raise CliError(f"token rejected: {exc.description}") from None
-    except InvalidRequest as exc:
-        raise CliError(f"not a usable token: {exc.description}") from None
-    except WinkUnavailable as exc:
-        raise CliError(
-            f"Wink at {config.base_url} is unavailable: {exc.description}", EXIT_UNAVAILABLE
-        ) from None
-    except AuthenticationFailed as exc:  # WinkBadResponse
-        raise CliError(
-            f"Wink at {config.base_url} answered badly: {exc.description}", EXIT_UNAVAILABLE
-        ) from None
+    overrides = {} if args.redis is None else {"redis_url": args.redis}
+    exchange = _Exchange()
+    with _library_logs(args.verbose):
+        try:
+            config = WinkConfig.from_env(**overrides)
+            client = make_sync_client(config)
+            client.event_hooks = {
+                "request": [exchange.on_request],
+                "response": [exchange.on_response],
+            }
+            with client, WinkVerifier(config, client=client) as verifier:
+                profile = verifier.verify(token)
+                stats = verifier.stats
+        except WinkConfigError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        except TokenRejected as exc:
+            raise CliError(
+                f"token rejected: {exc.description} ({exchange.describe()}){_hint(exchange, config)}"
+            ) from None
+        except InvalidRequest as exc:
+            raise CliError(f"not a usable token: {exc.description}") from None
+        except WinkUnavailable as exc:
+            raise CliError(
+                f"Wink at {config.base_url} is unavailable: {exc.description} "
+                f"({exchange.describe()}){_hint(exchange, config)}",
+                EXIT_UNAVAILABLE,
+            ) from None
+        except (WinkBadResponse, AuthenticationFailed) as exc:
+            raise CliError(
+                f"Wink at {config.base_url} answered badly: {exc.description} "
+                f"({exchange.describe()}){_hint(exchange, config)}",
+                EXIT_UNAVAILABLE,
+            ) from None
     print(json.dumps(profile.to_wink(), indent=2))
+    if config.redis_url is not None:
+        print(_fleet_summary(exchange, stats.shared_hits, stats.shared_errors), file=sys.stderr)
     return EXIT_OK
+
+
+def _hint(exchange: _Exchange, config: WinkConfig) -> str:
+    host = urlsplit(config.base_url or "").netloc
+    if exchange.status == 401:
+        return (
+            f"; if every token gets 401, check WINK_CLIENT_ID and WINK_CLIENT_SECRET, and that "
+            f"they belong to the Wink environment of {host}"
+        )
+    if exchange.status in (404, 405):
+        return (
+            f"; {exchange.status} means no Verify Client there: check the host and path of "
+            f"WINK_BASE_URL ({config.base_url}), which should be Wink's root URL"
+        )
+    return ""
+
+
+def _fleet_summary(exchange: _Exchange, shared_hits: int, shared_errors: int) -> str:
+    if shared_hits:
+        return "answered from the fleet cache (Redis): Wink was not called"
+    if shared_errors:
+        return f"Redis was unavailable: verified with Wink directly ({exchange.describe()})"
+    return f"verified with Wink ({exchange.describe()}); now in the fleet cache for the other processes"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from wink_middleware.testing._clock import FakeClock
 from wink_middleware.testing._emulator import (
     SAMPLE_PROFILE,
+    TOKENS_PATH,
     VERIFY_PATH,
     Answer,
     WallClock,
@@ -27,6 +28,7 @@ from wink_middleware.testing._server import serve
 
 __all__ = [
     "SAMPLE_PROFILE",
+    "TOKENS_PATH",
     "VERIFY_PATH",
     "Answer",
     "FakeClock",

@@ -5,6 +5,13 @@ the ASGI app, the async and the sync httpx transports only move bytes and wait. 
 Wink's contract (``WINK_API.md``): PascalCase request body, camelCase profile on success, ``401`` with
 an empty body for an unknown, expired or revoked token and for wrong client credentials, ``400`` for a
 body that is not the expected JSON.
+
+One endpoint exists only on the emulator, for tools and scripts that reach it over HTTP (the
+``wink-middleware token`` command): ``POST /_emulator/tokens`` with a JSON object of
+:meth:`WinkEmulator.issue_token` keywords, ``{"ttl": 60, "first_name": "Grace", "wink_token": "user-7"}``
+(all optional; ``ttl`` defaults to 300 seconds), answers ``200`` with ``{"access_token": ...,
+"token_type": "Bearer", "expires_in": ...}``, or ``400`` with ``{"error": ...}`` naming what is wrong.
+It needs no credentials (the emulator is a local test tool) and is not counted in :attr:`~WinkEmulator.calls`.
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BASE_URL",
     "DROP_CONNECTION_KEY",
+    "PROFILE_FIELDS",
     "SAMPLE_PROFILE",
+    "TOKENS_PATH",
     "VERIFY_PATH",
     "Answer",
     "WallClock",
@@ -48,6 +57,8 @@ __all__ = [
 ]
 
 VERIFY_PATH = "/api/ConfidentialClient/verify-client"
+#: The emulator's own endpoint that issues tokens over HTTP (see the module docstring).
+TOKENS_PATH = "/_emulator/tokens"
 #: The base URL :meth:`WinkEmulator.wink_config` points at (any host works with its transports).
 DEFAULT_BASE_URL = "https://wink.emulator"
 #: Scope key under which :func:`wink_middleware.testing.serve` offers a callable that closes the socket.
@@ -64,8 +75,8 @@ SAMPLE_PROFILE: Mapping[str, str | None] = MappingProxyType(
         "dateOfBirth": "**/**/1983",
     }
 )
-# issue_token() keyword -> Wink's wire name.
-_FIELDS: Mapping[str, str] = MappingProxyType(
+#: issue_token() keyword -> Wink's wire name (also the fields of the TOKENS_PATH endpoint).
+PROFILE_FIELDS: Mapping[str, str] = MappingProxyType(
     {
         "first_name": "firstName",
         "last_name": "lastName",
@@ -77,6 +88,7 @@ _FIELDS: Mapping[str, str] = MappingProxyType(
     }
 )
 _MAX_BODY = 64 * 1024
+_MAX_TTL = 366 * 86400
 _TRUNCATED_PROFILE = b'{"firstName": "Ada", "lastName": "Lov'
 _JSON = (("content-type", "application/json"),)
 
@@ -199,16 +211,16 @@ class WinkEmulator:
         one is given. ``extra`` adds other keys to Wink's answer. ``azp`` (default: this emulator's
         client id) names the client the token was issued to. A negative ``ttl`` issues an expired token.
         """
-        unknown = sorted(set(profile_fields) - set(_FIELDS))
+        unknown = sorted(set(profile_fields) - set(PROFILE_FIELDS))
         if unknown:
             raise TypeError(
-                f"unknown profile field(s): {', '.join(unknown)} (use {', '.join(_FIELDS)})"
+                f"unknown profile field(s): {', '.join(unknown)} (use {', '.join(PROFILE_FIELDS)})"
             )
         values: dict[str, Any] = {**SAMPLE_PROFILE, "winkToken": str(uuid.uuid4())}
         for name, value in profile_fields.items():
-            values[_FIELDS[name]] = value
+            values[PROFILE_FIELDS[name]] = value
         # Wink's order on the wire, then any extra keys.
-        profile = {wire: values[wire] for wire in _FIELDS.values()}
+        profile = {wire: values[wire] for wire in PROFILE_FIELDS.values()}
         profile.update((k, v) for k, v in (extra or {}).items() if k not in profile)
         now = self._clock.time()
         exp = int(now + ttl)
@@ -277,6 +289,8 @@ class WinkEmulator:
 
     def answer(self, method: str, path: str, body: bytes) -> Answer:
         """Decide the answer to one request (shared by the ASGI app and both transports)."""
+        if path == TOKENS_PATH:
+            return self._mint(method, body)
         if path != VERIFY_PATH:
             return Answer(404)
         with self._lock:
@@ -298,6 +312,33 @@ class WinkEmulator:
         if profile is None:
             return Answer(401, delay=delay)
         return Answer(200, json.dumps(profile).encode(), _JSON, delay=delay)
+
+    def _mint(self, method: str, body: bytes) -> Answer:
+        if method != "POST":
+            return Answer(405, headers=(("allow", "POST"),))
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            return _error("send a JSON object of issue_token() fields")
+        ttl = data.pop("ttl", 300)
+        if (
+            not isinstance(ttl, int | float)
+            or isinstance(ttl, bool)
+            or not -_MAX_TTL <= ttl <= _MAX_TTL
+        ):
+            return _error(f"ttl must be a number of seconds, at most {_MAX_TTL}")
+        unknown = sorted(set(data) - set(PROFILE_FIELDS))
+        if unknown:
+            return _error(
+                f"unknown field(s): {', '.join(unknown)} (use ttl, {', '.join(PROFILE_FIELDS)})"
+            )
+        if not all(value is None or isinstance(value, str) for value in data.values()):
+            return _error("profile fields must be strings or null")
+        token = self.issue_token(ttl, **data)
+        answer = {"access_token": token, "token_type": "Bearer", "expires_in": int(ttl)}
+        return Answer(200, json.dumps(answer).encode(), (*_JSON, ("cache-control", "no-store")))
 
     def _verify(self, client_id: str, token: str, client_secret: str) -> dict[str, Any] | None:
         # Both credentials are compared in constant time, and both always: no timing oracle.
@@ -435,6 +476,10 @@ def _with_delay(answer: Answer, delay: float) -> Answer:
     if not delay:
         return answer
     return Answer(answer.status, answer.body, answer.headers, delay, answer.drop)
+
+
+def _error(message: str) -> Answer:
+    return Answer(400, json.dumps({"error": message}).encode(), _JSON)
 
 
 def _parse_request(body: bytes) -> tuple[str, str, str] | None:
