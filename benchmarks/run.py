@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from benchmarks import (
     bench_asgi,
     bench_coalesce,
+    bench_fleet,
     bench_memory,
     bench_miss,
     bench_server,
@@ -84,6 +85,7 @@ SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "miss": lambda s: asyncio.run(bench_miss.run(n=s.miss_n)),
     "server": lambda s: bench_server.run(rounds=s.server_rounds, seconds=s.server_seconds),
     "memory": lambda s: bench_memory.run(profiles=s.memory_profiles, tokens=s.bound_tokens),
+    "fleet": lambda s: bench_fleet.run(quick=s is QUICK),
 }
 
 
