@@ -6,8 +6,8 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
 
     wink-middleware emulator                  # terminal 1: prints a token for the sample user
     export WINK_BASE_URL=http://127.0.0.1:8765 WINK_CLIENT_ID=demo-client WINK_CLIENT_SECRET=demo-secret
-    python examples/django_app.py runserver 8000              # terminal 2
-    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/me
+    python examples/django_app.py runserver 8001              # terminal 2
+    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8001/me
 
 The users' table lives in a SQLite file in the temporary directory (``DJANGO_DB`` names another).
 """
@@ -25,6 +25,15 @@ from django.core.wsgi import get_wsgi_application
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+# The three settings wink_middleware needs (a project's settings.py holds the same lines).
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "wink_middleware.django.WinkAuthenticationMiddleware",  # after AuthenticationMiddleware
+]
+AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
+WINK = {"public_paths": ["/health"]}  # WinkConfig fields, over the WINK_* environment variables
+
 if not settings.configured:
     settings.configure(
         DEBUG=False,
@@ -37,14 +46,9 @@ if not settings.configured:
             "django.contrib.contenttypes",
             "django.contrib.sessions",
         ],
-        MIDDLEWARE=[
-            "django.contrib.sessions.middleware.SessionMiddleware",
-            "django.contrib.auth.middleware.AuthenticationMiddleware",
-            "wink_middleware.django.WinkAuthenticationMiddleware",
-        ],
-        AUTHENTICATION_BACKENDS=["wink_middleware.django.WinkBackend"],
-        # WinkConfig fields, over the WINK_* environment variables.
-        WINK={"public_paths": ["/health"]},
+        MIDDLEWARE=MIDDLEWARE,
+        AUTHENTICATION_BACKENDS=AUTHENTICATION_BACKENDS,
+        WINK=WINK,
         DATABASES={
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",

@@ -8,8 +8,8 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
 
     wink-middleware emulator                  # terminal 1: prints a token for the sample user
     export WINK_BASE_URL=http://127.0.0.1:8765 WINK_CLIENT_ID=demo-client WINK_CLIENT_SECRET=demo-secret
-    python examples/drf_app.py runserver 8000                 # terminal 2
-    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/me
+    python examples/drf_app.py runserver 8001                 # terminal 2
+    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8001/me
 
 The users' table lives in a SQLite file in the temporary directory (``DJANGO_DB`` names another).
 """
@@ -26,6 +26,16 @@ from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.urls import path
 
+# What DRF needs (a project's settings.py holds the same lines).
+AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["wink_middleware.django.WinkAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Optional: DRF's answers become the middleware's, byte for byte.
+    "EXCEPTION_HANDLER": "wink_middleware.django.exception_handler",
+}
+WINK: dict[str, object] = {}  # WinkConfig fields, over the WINK_* environment variables
+
 if not settings.configured:
     settings.configure(
         DEBUG=False,
@@ -35,14 +45,9 @@ if not settings.configured:
         WSGI_APPLICATION=f"{__name__}.application",  # what `runserver` serves
         INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "rest_framework"],
         MIDDLEWARE=[],
-        AUTHENTICATION_BACKENDS=["wink_middleware.django.WinkBackend"],
-        REST_FRAMEWORK={
-            "DEFAULT_AUTHENTICATION_CLASSES": ["wink_middleware.django.WinkAuthentication"],
-            "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-            "EXCEPTION_HANDLER": "wink_middleware.django.exception_handler",
-        },
-        # WinkConfig fields, over the WINK_* environment variables (none needed here).
-        WINK={},
+        AUTHENTICATION_BACKENDS=AUTHENTICATION_BACKENDS,
+        REST_FRAMEWORK=REST_FRAMEWORK,
+        WINK=WINK,
         DATABASES={
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
@@ -55,10 +60,10 @@ if not settings.configured:
     )
 
 # DRF reads its settings when imported: after settings.configure().
-from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.permissions import AllowAny  # noqa: E402
+from rest_framework.request import Request  # noqa: E402
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.views import APIView  # noqa: E402
 
 
 class Me(APIView):  # type: ignore[misc]

@@ -8,8 +8,8 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
 
     wink-middleware emulator                  # terminal 1: prints a token for the sample user
     export WINK_BASE_URL=http://127.0.0.1:8765 WINK_CLIENT_ID=demo-client WINK_CLIENT_SECRET=demo-secret
-    uvicorn examples.fastapi_app:app --port 8000              # terminal 2
-    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/me
+    uvicorn examples.fastapi_app:app --port 8001              # terminal 2
+    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8001/me
 """
 
 from __future__ import annotations

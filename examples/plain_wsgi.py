@@ -4,8 +4,8 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
 
     wink-middleware emulator                  # terminal 1: prints a token for the sample user
     export WINK_BASE_URL=http://127.0.0.1:8765 WINK_CLIENT_ID=demo-client WINK_CLIENT_SECRET=demo-secret
-    python examples/plain_wsgi.py                             # terminal 2: serves on port 8000
-    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/
+    python examples/plain_wsgi.py                             # terminal 2: serves on port 8001
+    curl -H "Authorization: Bearer <token>" http://127.0.0.1:8001/
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ app = WinkWSGIMiddleware(hello)
 if __name__ == "__main__":
     from wsgiref.simple_server import make_server
 
-    with make_server("127.0.0.1", 8000, app) as server:
-        print("serving on http://127.0.0.1:8000/ (Ctrl-C to stop)")
+    with make_server("127.0.0.1", 8001, app) as server:
+        print("serving on http://127.0.0.1:8001/ (Ctrl-C to stop)")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

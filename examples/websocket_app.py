@@ -13,9 +13,9 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
     wink-middleware emulator                  # terminal 1: prints a token for the sample user
     export WINK_BASE_URL=http://127.0.0.1:8765 WINK_CLIENT_ID=demo-client WINK_CLIENT_SECRET=demo-secret
     pip install websockets
-    uvicorn examples.websocket_app:app --port 8000            # terminal 2
+    uvicorn examples.websocket_app:app --port 8001            # terminal 2
     python -c "from websockets.sync.client import connect; \\
-        ws = connect('ws://127.0.0.1:8000/ws', subprotocols=['wink.bearer', '<token>']); print(ws.recv())"
+        ws = connect('ws://127.0.0.1:8001/ws', subprotocols=['wink.bearer', '<token>']); print(ws.recv())"
 """
 
 from __future__ import annotations

@@ -348,9 +348,9 @@ def _run_emulator(args: argparse.Namespace) -> int:
         f"Try it{curl_note}:\n"
         f"  curl -s {url}{VERIFY_PATH} -H 'Content-Type: application/json' -d {curl_body}\n"
         f"\n"
-        f"A fresh token at any time (e.g. for an app on port 8000):\n"
+        f"A fresh token at any time (e.g. for an app on port 8001):\n"
         f'  curl -H "Authorization: Bearer $({PROG} token --emulator {url})" '
-        f"http://127.0.0.1:8000/me\n"
+        f"http://127.0.0.1:8001/me\n"
         f"\n"
         f"Press Ctrl-C to stop.",
         flush=True,
