@@ -570,3 +570,107 @@ def test_revocation_latency_p99_is_reported(
     p50, p99 = statistics.median(latencies), latencies[-1]
     print(json.dumps({"revocation_p50_ms": p50 * 1000, "revocation_max_ms": p99 * 1000}))
     assert p99 < 1.0
+
+
+# -- the sync twin's I/O on the same rules -----------------------------------------------------
+
+
+def test_the_sync_twin_treats_a_damaged_entry_as_a_miss(
+    emulator: WinkEmulator, redis_url: str
+) -> None:
+    raw: Any = redis.Redis.from_url(redis_url)
+    writer = emulator.verifier(redis_url=redis_url)
+    reader = emulator.verifier(redis_url=redis_url)
+    try:
+        token = emulator.issue_token(first_name="Alice")
+        writer.verify(token)
+        for key in raw.keys("*:e:*"):
+            raw.set(key, b"\x01" + b"garbage" * 8, px=60_000)
+        assert reader.verify(token).first_name == "Alice"
+        assert reader.stats.integrity_failures == 1
+        assert emulator.calls == 2
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_the_sync_twin_keeps_a_revocation_written_while_it_asked_wink(
+    emulator: WinkEmulator, redis_url: str
+) -> None:
+    emulator.latency = 0.3
+    token = emulator.issue_token()
+    leader = emulator.verifier(redis_url=redis_url)
+    revoker = emulator.verifier(redis_url=redis_url)
+    outcome: list[BaseException] = []
+
+    def verify() -> None:
+        try:
+            leader.verify(token)
+        except TokenRejected as exc:
+            outcome.append(exc)
+
+    try:
+        thread = threading.Thread(target=verify)
+        thread.start()
+        time.sleep(0.1)
+        assert revoker.revoke(token) is True
+        thread.join()
+        assert len(outcome) == 1 and "revoked" in str(outcome[0])
+    finally:
+        leader.close()
+        revoker.close()
+
+
+def test_the_sync_twin_survives_redis_killed_and_restarted(
+    emulator: WinkEmulator, fresh_redis_server: RedisServer
+) -> None:
+    workers = [
+        emulator.verifier(
+            redis_url=fresh_redis_server.url, breaker_threshold=2, breaker_cooldown=0.3
+        )
+        for _ in range(2)
+    ]
+    tokens = [emulator.issue_token() for _ in range(10)]
+    try:
+        for worker in workers:
+            for token in tokens:
+                worker.verify(token)
+        fresh_redis_server.kill()
+        for worker in workers:
+            for token in [*tokens, emulator.issue_token()]:
+                assert worker.verify(token).wink_token
+            assert worker.invalidate(tokens[0]) is False  # Redis down: this process only
+        assert any(w.health()["shared"] == "down" for w in workers)
+        fresh_redis_server.restart()
+        deadline = time.monotonic() + 10
+        while any(w.health()["listener"] != "up" for w in workers):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        token = emulator.issue_token()
+        calls = emulator.calls
+        workers[0].verify(token)
+        workers[1].verify(token)
+        assert emulator.calls == calls + 1
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def test_a_follower_waits_for_the_lease_holder_on_the_sync_twin(
+    emulator: WinkEmulator, redis_url: str
+) -> None:
+    emulator.latency = 0.3
+    token = emulator.issue_token()
+    first = emulator.verifier(redis_url=redis_url)
+    second = emulator.verifier(redis_url=redis_url)
+    try:
+        thread = threading.Thread(target=first.verify, args=(token,))
+        thread.start()
+        time.sleep(0.1)
+        assert second.verify(token).wink_token
+        thread.join()
+        assert emulator.calls == 1
+        assert second.stats.leases_waited == 1
+    finally:
+        first.close()
+        second.close()
