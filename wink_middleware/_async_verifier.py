@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +15,19 @@ from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierBase, token_bytes
 from wink_middleware._events import INVALIDATION, SINGLEFLIGHT
-from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkUnavailable
+from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
-from wink_middleware._shared_tier import SharedTierDown
+from wink_middleware._shared_tier import (
+    ACQUIRE,
+    ANNOUNCE,
+    ASK,
+    CALL,
+    FILL,
+    GET,
+    RELEASE,
+    WAIT,
+    fleet_verification,
+)
 
 if TYPE_CHECKING:
     from wink_middleware._shared_async import AsyncSharedTier
@@ -86,7 +97,7 @@ class AsyncWinkVerifier(VerifierBase):
         try:
             if self._shared is None:
                 return await self._ask_wink(miss)
-            return await self._fetch_shared(self._shared, miss)
+            return await self._fleet(self._shared, miss)
         finally:
             self._inflight.pop(miss.key, None)
 
@@ -97,62 +108,31 @@ class AsyncWinkVerifier(VerifierBase):
             return self._core.failed(miss, error)
         return self._core.succeeded(miss, profile)
 
-    async def _fetch_shared(self, tier: AsyncSharedTier, miss: Miss) -> WinkProfile:
-        """Section 11: the fleet's entry, else one process of the fleet asks Wink (a lease)."""
-        core = self._core
+    async def _fleet(self, tier: AsyncSharedTier, miss: Miss) -> WinkProfile:
+        """Drive the fleet's single-flight (``fleet_verification``, its rules) with asyncio I/O."""
         tier.ensure_listener()
-        entry = await tier.get(miss)
-        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-            return profile
-        self.stats.add("shared_misses")
-        try:
-            lease = await tier.acquire(miss)
-        except SharedTierDown:
-            return await self._ask_wink(miss)  # Redis cannot coordinate: as without the tier
-        if lease is None:
-            self.stats.add("leases_waited")
-            core.event(SINGLEFLIGHT, "follower", "fleet")
-            entry = await tier.wait(miss)
-            if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-                return profile
-            return await self._lead(tier, miss, None)
-        self.stats.add("leases_won")
-        core.event(SINGLEFLIGHT, "leader", "fleet")
-        # Another process may have filled the entry between our read and our lease.
-        entry = await tier.get(miss)
-        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-            await tier.release(miss, lease)
-            return profile
-        return await self._lead(tier, miss, lease)
-
-    async def _lead(self, tier: AsyncSharedTier, miss: Miss, lease: str | None) -> WinkProfile:
-        """Ask Wink, write the fleet's entry before answering, release, wake the followers."""
-        core = self._core
-        outcome = "fail"
-        try:
+        steps: dict[str, Callable[[Any], Awaitable[Any]]] = {
+            GET: lambda _: tier.get(miss),
+            ACQUIRE: lambda _: tier.acquire(miss),
+            WAIT: lambda _: tier.wait(miss),
+            CALL: lambda _: self._call(miss),
+            ASK: lambda _: self._ask_wink(miss),
+            FILL: lambda entry: tier.fill(miss, entry),
+            RELEASE: lambda lease: tier.release(miss, lease),
+            ANNOUNCE: lambda outcome: tier.announce(miss, outcome),
+        }
+        flow = fleet_verification(self._core, miss)
+        result: Any = None
+        error: Exception | None = None
+        while True:
             try:
-                profile = await self._call(miss)
-            except TokenRejected as error:
-                outcome = "fill"
-                shared = core.shared_rejection(error)
-                if shared is not None:
-                    await tier.fill(miss, shared)
-                return core.failed(miss, error)
-            except AuthenticationFailed as error:
-                return core.failed(miss, error)
-            shared = core.shared_positive(miss, profile)
-            if shared is not None:
-                existing = await tier.fill(miss, shared)
-                if existing is not None and existing.kind == "revoked":
-                    # Revoked while we asked Wink: the revocation wins, here too.
-                    core.install(miss.key, existing)
-                    raise TokenRejected(existing.description)
-            outcome = "fill"
-            return core.succeeded(miss, profile)
-        finally:
-            if lease is not None:
-                await tier.release(miss, lease)
-                await tier.announce(miss, outcome)
+                step, argument = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            try:
+                result, error = await steps[step](argument), None
+            except Exception as exc:
+                result, error = None, exc
 
     async def invalidate(self, token: str) -> bool:
         """Forget the answer for ``token`` here and, with the shared tier, in every process.

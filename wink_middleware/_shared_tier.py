@@ -7,6 +7,7 @@ and what a pub/sub message does to this process's cache.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from wink_middleware._cache import Negative
@@ -17,17 +18,25 @@ from wink_middleware._events import (
     INTEGRITY_FAILURE,
     INVALIDATION,
     REDIS_OP,
+    SINGLEFLIGHT,
     WinkEvent,
 )
-from wink_middleware._exceptions import WinkConfigError
+from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkConfigError
 from wink_middleware._logging import logger
+from wink_middleware._profile import WinkProfile
 from wink_middleware._resilience import CircuitBreaker
 from wink_middleware._shared_entry import SharedEntry
 
 if TYPE_CHECKING:
     from wink_middleware._shared_protocol import SharedKeys
 
-__all__ = ["POLL_INTERVAL", "SharedTierBase", "SharedTierDown", "import_redis"]
+__all__ = [
+    "POLL_INTERVAL",
+    "SharedTierBase",
+    "SharedTierDown",
+    "fleet_verification",
+    "import_redis",
+]
 
 
 #: A lease follower re-reads the shared entry this often, in case a wake-up message is lost.
@@ -188,3 +197,81 @@ class SharedTierBase:
             )
         self.listener = "down"
         self.core.cache.drop_positives()
+
+
+# -- the fleet's single-flight, written once ----------------------------------------------------
+
+#: The steps :func:`fleet_verification` asks its driver to take (each twin does them in its I/O).
+GET = "get"  # the fleet's entry for the token -> SharedEntry | None
+ACQUIRE = (
+    "acquire"  # the token's lease -> its value if won, None if held; SharedTierDown if unknown
+)
+WAIT = "wait"  # for the lease holder's answer -> SharedEntry | None
+CALL = "call"  # ask Wink (retries, deadline, breaker) -> WinkProfile, or raise AuthenticationFailed
+ASK = "ask"  # verify as without the tier (Wink, then this process's cache) -> WinkProfile
+FILL = "fill"  # write an entry unless one is there -> the entry that was there, or None
+RELEASE = "release"  # give the lease (its value) back
+ANNOUNCE = "announce"  # wake the followers: "fill" or "fail"
+
+Step = tuple[str, Any]
+
+
+def fleet_verification(core: VerifierCore, miss: Miss) -> Generator[Step, Any, WinkProfile]:
+    """One cold verification with the shared tier (DESIGN section 11), as a sans-IO generator.
+
+    It yields ``(step, argument)`` and takes the step's result back (or, thrown in, its
+    exception); what it returns is the answer. The fleet's entry, else one process of the fleet
+    (the lease holder) asks Wink and writes the entry before it answers; the others wait for it.
+    """
+    entry = yield GET, None
+    if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+        return profile
+    core.stats.add("shared_misses")
+    try:
+        lease = yield ACQUIRE, None
+    except SharedTierDown:
+        answer: WinkProfile = yield ASK, None  # Redis cannot coordinate: as without the tier
+        return answer
+    if lease is None:
+        core.stats.add("leases_waited")
+        core.event(SINGLEFLIGHT, "follower", "fleet")
+        entry = yield WAIT, None
+        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+            return profile
+    else:
+        core.stats.add("leases_won")
+        core.event(SINGLEFLIGHT, "leader", "fleet")
+        # Another process may have filled the entry between our read and our lease.
+        entry = yield GET, None
+        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
+            yield RELEASE, lease
+            return profile
+    outcome = "fail"
+    closing = False
+    try:
+        try:
+            profile = yield CALL, None
+        except TokenRejected as error:
+            outcome = "fill"
+            shared = core.shared_rejection(error)
+            if shared is not None:
+                yield FILL, shared
+            return core.failed(miss, error)
+        except AuthenticationFailed as error:
+            return core.failed(miss, error)
+        shared = core.shared_positive(miss, profile)
+        if shared is not None:
+            existing = yield FILL, shared
+            if existing is not None and existing.kind == "revoked":
+                # Revoked while we asked Wink: the revocation wins, here too.
+                core.install(miss.key, existing)
+                raise TokenRejected(existing.description)
+        outcome = "fill"
+        return core.succeeded(miss, profile)
+    except GeneratorExit:
+        closing = True  # the driver was cancelled: the lease ends by its TTL
+        raise
+    finally:
+        if lease is not None and not closing:
+            yield RELEASE, lease
+            yield ANNOUNCE, outcome

@@ -22,9 +22,19 @@ from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierBase, token_bytes
 from wink_middleware._events import INVALIDATION, SINGLEFLIGHT
-from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkUnavailable
+from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
-from wink_middleware._shared_tier import SharedTierDown
+from wink_middleware._shared_tier import (
+    ACQUIRE,
+    ANNOUNCE,
+    ASK,
+    CALL,
+    FILL,
+    GET,
+    RELEASE,
+    WAIT,
+    fleet_verification,
+)
 
 if TYPE_CHECKING:
     from wink_middleware._shared_sync import SyncSharedTier
@@ -116,7 +126,7 @@ class WinkVerifier(VerifierBase):
             if self._shared is None:
                 profile = self._ask_wink(miss)
             else:
-                profile = self._fetch_shared(self._shared, miss)
+                profile = self._fleet(self._shared, miss)
         except BaseException as error:
             flight.error = error
             raise
@@ -135,62 +145,31 @@ class WinkVerifier(VerifierBase):
             return self._core.failed(miss, error)
         return self._core.succeeded(miss, profile)
 
-    def _fetch_shared(self, tier: SyncSharedTier, miss: Miss) -> WinkProfile:
-        """Section 11: the fleet's entry, else one process of the fleet asks Wink (a lease)."""
-        core = self._core
+    def _fleet(self, tier: SyncSharedTier, miss: Miss) -> WinkProfile:
+        """Drive the fleet's single-flight (``fleet_verification``, its rules) with blocking I/O."""
         tier.ensure_listener()
-        entry = tier.get(miss)
-        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-            return profile
-        self.stats.add("shared_misses")
-        try:
-            lease = tier.acquire(miss)
-        except SharedTierDown:
-            return self._ask_wink(miss)  # Redis cannot coordinate: as without the tier
-        if lease is None:
-            self.stats.add("leases_waited")
-            core.event(SINGLEFLIGHT, "follower", "fleet")
-            entry = tier.wait(miss)
-            if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-                return profile
-            return self._lead_fleet(tier, miss, None)
-        self.stats.add("leases_won")
-        core.event(SINGLEFLIGHT, "leader", "fleet")
-        # Another process may have filled the entry between our read and our lease.
-        entry = tier.get(miss)
-        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-            tier.release(miss, lease)
-            return profile
-        return self._lead_fleet(tier, miss, lease)
-
-    def _lead_fleet(self, tier: SyncSharedTier, miss: Miss, lease: str | None) -> WinkProfile:
-        """Ask Wink, write the fleet's entry before answering, release, wake the followers."""
-        core = self._core
-        outcome = "fail"
-        try:
+        steps: dict[str, Callable[[Any], Any]] = {
+            GET: lambda _: tier.get(miss),
+            ACQUIRE: lambda _: tier.acquire(miss),
+            WAIT: lambda _: tier.wait(miss),
+            CALL: lambda _: self._call(miss),
+            ASK: lambda _: self._ask_wink(miss),
+            FILL: lambda entry: tier.fill(miss, entry),
+            RELEASE: lambda lease: tier.release(miss, lease),
+            ANNOUNCE: lambda outcome: tier.announce(miss, outcome),
+        }
+        flow = fleet_verification(self._core, miss)
+        result: Any = None
+        error: Exception | None = None
+        while True:
             try:
-                profile = self._call(miss)
-            except TokenRejected as error:
-                outcome = "fill"
-                shared = core.shared_rejection(error)
-                if shared is not None:
-                    tier.fill(miss, shared)
-                return core.failed(miss, error)
-            except AuthenticationFailed as error:
-                return core.failed(miss, error)
-            shared = core.shared_positive(miss, profile)
-            if shared is not None:
-                existing = tier.fill(miss, shared)
-                if existing is not None and existing.kind == "revoked":
-                    # Revoked while we asked Wink: the revocation wins, here too.
-                    core.install(miss.key, existing)
-                    raise TokenRejected(existing.description)
-            outcome = "fill"
-            return core.succeeded(miss, profile)
-        finally:
-            if lease is not None:
-                tier.release(miss, lease)
-                tier.announce(miss, outcome)
+                step, argument = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            try:
+                result, error = steps[step](argument), None
+            except Exception as exc:
+                result, error = None, exc
 
     def invalidate(self, token: str) -> bool:
         """Forget the answer for ``token`` here and, with the shared tier, in every process.
