@@ -44,7 +44,8 @@ def drive(answers: dict[str, Callable[[Any], Any]]) -> tuple[Any, list[str]]:
             return exc, steps
         steps.append(step)
         try:
-            result, error = answers.get(step, _nothing)(argument), None
+            respond: Callable[[Any], Any] = answers.get(step) or _nothing
+            result, error = respond(argument), None
         except Exception as exc:
             result, error = None, exc
 
