@@ -25,6 +25,7 @@ from wink_middleware._config import WinkConfig
 from wink_middleware._events import (
     BREAKER,
     CACHE_EVENTS,
+    INVALIDATION,
     STALE_SERVED,
     WINK_CALL,
     ObserverSet,
@@ -527,6 +528,21 @@ class VerifierBase:
         """The token an ``invalidate()`` or ``revoke()`` names, checked by the token rule."""
         raw = check_token(token_bytes(token), self.config.max_token_length)
         return Miss(raw, self._core.key(raw), unverified_claims(raw))
+
+    def _forget_here(self, token: str) -> Miss:
+        """``invalidate()`` in this process; the twin then tells the fleet."""
+        miss = self._target(token)
+        self._core.cache.delete(miss.key)
+        self._core.event(INVALIDATION, "invalidate", "local")
+        return miss
+
+    def _revoke_here(self, token: str) -> tuple[Miss, SharedEntry]:
+        """``revoke()`` in this process; the twin then writes the entry and tells the fleet."""
+        miss = self._target(token)
+        entry = self._core.revocation(miss.key, miss.claims)
+        self._core.install(miss.key, entry)
+        self._core.event(INVALIDATION, "revoke", "local")
+        return miss, entry
 
     def _local_only(self, what: str, miss: Miss) -> bool:
         logger.warning(

@@ -21,7 +21,7 @@ from wink_middleware._client import make_sync_client, sync_post, translate
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine import Miss, VerifierBase, token_bytes
-from wink_middleware._events import INVALIDATION, SINGLEFLIGHT
+from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 from wink_middleware._shared_tier import (
@@ -177,9 +177,7 @@ class WinkVerifier(VerifierBase):
         The next request with it asks Wink again (e.g. after the user changed their profile).
         ``True`` when it reached the fleet, ``False`` when it applied to this process only.
         """
-        miss = self._target(token)
-        self._core.cache.delete(miss.key)
-        self._core.event(INVALIDATION, "invalidate", "local")
+        miss = self._forget_here(token)
         tier = self._shared
         if tier is None:
             return False
@@ -194,10 +192,7 @@ class WinkVerifier(VerifierBase):
         token gets 401 ``invalid_token``. ``True`` when it reached the fleet, ``False`` when it
         applied to this process only.
         """
-        miss = self._target(token)
-        entry = self._core.revocation(miss.key, miss.claims)
-        self._core.install(miss.key, entry)
-        self._core.event(INVALIDATION, "revoke", "local")
+        miss, entry = self._revoke_here(token)
         tier = self._shared
         if tier is None:
             return False
