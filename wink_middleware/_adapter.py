@@ -34,13 +34,15 @@ class Adapter(Generic[V]):
         self.config = config
         self.verifier: V = verifier if verifier is not None else verifier_type(config)
         self._policy = PathPolicy(
-            config.public_paths, config.optional_paths, protect_preflight=config.protect_preflight
+            config.public_paths,
+            config.optional_paths,
+            protect_preflight=config.protect_preflight,
+            anonymous_on_invalid=config.anonymous_on_invalid,
         )
         self._tokens = TokenExtractor(config)
         self._read_cookies = config.cookie_name is not None
         self._read_query = config.query_param is not None
         self._read_subprotocols = config.websocket_subprotocol is not None
-        self._anonymous_on_invalid = config.anonymous_on_invalid
 
 
 def _beside_verifier(base: WinkConfig, config: WinkConfig | None, options: Any) -> WinkConfig:

@@ -56,6 +56,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self.app = app
         # Bound once: a cache hit is lookup() alone, with no coroutine; only a miss awaits resolve().
         self._access = self._policy.access
+        self._continues_anonymous = self._policy.continues_anonymous
         self._extract = self._tokens.extract
         self._lookup = self.verifier.lookup
         self._resolve = self.verifier.resolve
@@ -92,31 +93,20 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             profile = self._lookup(token)
             if type(profile) is Miss:
                 profile = await self._resolve(profile)
-        except MissingToken as exc:
-            if access is _PROTECTED:
+        except AuthenticationFailed as exc:
+            if not self._continues_anonymous(access, exc):
                 if emit is not None:
-                    emit(_MISSING_EVENT)
+                    emit(outcome_event(exc))
                 await self._deny(scope, receive, send, exc)
                 return
             if emit is not None:
                 emit(_ANONYMOUS_EVENT)
+            if view.subprotocols:
+                _drop_token(scope, self._marker)
             _anonymous(scope, replace=True)
+            if type(exc) is not MissingToken:
+                scope["wink.error"] = exc  # anonymous_on_invalid: the page can say why
             await self.app(scope, receive, send)
-            return
-        except AuthenticationFailed as exc:
-            # An outage (5xx) is never anonymous: it would silently sign a user out.
-            if access is _OPTIONAL and self._anonymous_on_invalid and exc.status_code < 500:
-                if emit is not None:
-                    emit(_ANONYMOUS_EVENT)
-                if view.subprotocols:
-                    _drop_token(scope, self._marker)
-                _anonymous(scope, replace=True)
-                scope["wink.error"] = exc
-                await self.app(scope, receive, send)
-                return
-            if emit is not None:
-                emit(outcome_event(exc))
-            await self._deny(scope, receive, send, exc)
             return
         if view.subprotocols:
             _drop_token(scope, self._marker)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 
+from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._request import RequestView
 
 __all__ = ["Access", "PathPolicy"]
@@ -49,7 +50,8 @@ class _Patterns:
 
 class PathPolicy:
     """Decides what a request must show: its path (without ``root_path``) against the public and
-    optional patterns, and whether a CORS preflight passes without a token.
+    optional patterns, whether a CORS preflight passes without a token, and whether a request whose
+    token failed goes on anonymous.
 
     A pattern is an exact path (``"/health"``) or a prefix ending in ``*`` that matches at a segment
     boundary: ``"/docs*"`` (same as ``"/docs/*"``) matches ``/docs``, ``/docs/`` and ``/docs/x``, never
@@ -57,8 +59,14 @@ class PathPolicy:
     """
 
     def __init__(
-        self, public: Iterable[str], optional: Iterable[str], *, protect_preflight: bool = False
+        self,
+        public: Iterable[str],
+        optional: Iterable[str],
+        *,
+        protect_preflight: bool = False,
+        anonymous_on_invalid: bool = False,
     ) -> None:
+        self._anonymous_on_invalid = anonymous_on_invalid
         self._public = _Patterns(public)
         self._optional = _Patterns(optional)
         self._preflight_passes = not protect_preflight
@@ -79,3 +87,13 @@ class PathPolicy:
         if not self._all_protected and self._optional.match(view.path):
             return _OPTIONAL
         return _PROTECTED
+
+    def continues_anonymous(self, access: Access, exc: AuthenticationFailed) -> bool:
+        """Whether a request whose token failed goes on anonymous; else it is refused.
+
+        No token on an optional path is anonymous; with ``anonymous_on_invalid``, a refused or
+        malformed token there is too. An outage (5xx) never is: it would silently sign a user out.
+        """
+        if access is not _OPTIONAL:
+            return False
+        return type(exc) is MissingToken or (self._anonymous_on_invalid and exc.status_code < 500)

@@ -61,6 +61,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self.app = app
         # Bound once: a cache hit is lookup() alone; only a miss goes through resolve().
         self._access = self._policy.access
+        self._continues_anonymous = self._policy.continues_anonymous
         self._extract = self._tokens.extract
         self._lookup = self.verifier.lookup
         self._resolve = self.verifier.resolve
@@ -82,26 +83,17 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         try:
             found = self._lookup(self._extract(view))
             profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
-        except MissingToken as exc:
-            if access is _PROTECTED:
+        except AuthenticationFailed as exc:
+            if not self._continues_anonymous(access, exc):
                 if emit is not None:
-                    emit(_MISSING_EVENT)
+                    emit(outcome_event(exc))
                 return self._deny(environ, start_response, exc)
             if emit is not None:
                 emit(_ANONYMOUS_EVENT)
             environ[WSGI_KEY] = None
+            if type(exc) is not MissingToken:
+                environ[WSGI_ERROR_KEY] = exc  # anonymous_on_invalid: the page can say why
             return self.app(environ, start_response)
-        except AuthenticationFailed as exc:
-            # An outage (5xx) is never anonymous: it would silently sign a user out.
-            if access is _OPTIONAL and self._anonymous_on_invalid and exc.status_code < 500:
-                if emit is not None:
-                    emit(_ANONYMOUS_EVENT)
-                environ[WSGI_KEY] = None
-                environ[WSGI_ERROR_KEY] = exc
-                return self.app(environ, start_response)
-            if emit is not None:
-                emit(outcome_event(exc))
-            return self._deny(environ, start_response, exc)
         environ[WSGI_KEY] = profile
         if self._remote_user:
             environ["REMOTE_USER"] = profile.wink_token

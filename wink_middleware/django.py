@@ -97,7 +97,10 @@ class _Wink:
     def __init__(self, config: WinkConfig) -> None:
         self.config = config
         self.policy = PathPolicy(
-            config.public_paths, config.optional_paths, protect_preflight=config.protect_preflight
+            config.public_paths,
+            config.optional_paths,
+            protect_preflight=config.protect_preflight,
+            anonymous_on_invalid=config.anonymous_on_invalid,
         )
         self.tokens = TokenExtractor(config)
         self.challenge = dict(render(MissingToken(), config.realm).headers)["WWW-Authenticate"]
@@ -215,7 +218,7 @@ class WinkAuthenticationMiddleware:
         self._extract = wink.tokens.extract
         self._realm = config.realm
         self._remote_user = config.remote_user
-        self._anonymous_on_invalid = config.anonymous_on_invalid
+        self._continues_anonymous = wink.policy.continues_anonymous
         self._is_async = iscoroutinefunction(get_response)
         if self._is_async:
             markcoroutinefunction(self)
@@ -270,15 +273,10 @@ class WinkAuthenticationMiddleware:
         No token on an optional path is anonymous; with ``anonymous_on_invalid`` a refused token
         there is too. An outage (5xx) never is: it would silently sign a user out.
         """
-        if access is _PROTECTED:
+        if not self._continues_anonymous(access, exc):
             return self._deny(request, exc)
-        if type(exc) is MissingToken:
-            self._anonymous(request, None)
-            return None
-        if self._anonymous_on_invalid and exc.status_code < 500:
-            self._anonymous(request, exc)
-            return None
-        return self._deny(request, exc)
+        self._anonymous(request, None if type(exc) is MissingToken else exc)
+        return None
 
     def _signed_in(self, request: Any, profile: WinkProfile, user: Any) -> None:
         request.wink = request.META[WSGI_KEY] = profile
