@@ -24,14 +24,14 @@ app = FastAPI(title="wink_middleware FastAPI example")
 app.add_middleware(WinkMiddleware, optional_paths=["/*"])
 
 
-@app.get("/")
-async def index(user: OptionalUser) -> dict[str, str]:
-    return {"hello": "anyone" if user is None else user.display_name}
-
-
 @app.get("/me")
 async def me(user: CurrentUser) -> dict[str, str]:
     return {"user_id": user.user_id, "name": user.display_name, "email": user.email}
+
+
+@app.get("/")
+async def index(user: OptionalUser) -> dict[str, str]:
+    return {"hello": "anyone" if user is None else user.display_name}
 
 
 def is_staff(user: WinkProfile) -> bool:

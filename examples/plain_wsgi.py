@@ -22,11 +22,8 @@ if TYPE_CHECKING:
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     profile = require_profile(environ)  # every path is protected
-    body = json.dumps({"hello": profile.display_name, "user_id": profile.user_id}).encode()
-    start_response(
-        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-    )
-    return [body]
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"hello": profile.display_name, "user_id": profile.user_id}).encode()]
 
 
 # Configured by WINK_* environment variables.

@@ -328,3 +328,20 @@ def test_testing_kit_example() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout
+
+
+# -- the logging configuration the README links ---------------------------------------------------
+
+
+def test_logging_json_shows_the_library_at_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+    import logging.config
+
+    config = json.loads((EXAMPLES / "logging.json").read_text())
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
+    logger = logging.getLogger("wink_middleware")
+    monkeypatch.setattr(logger, "level", logger.level)
+    logging.config.dictConfig(config)
+    assert logger.isEnabledFor(logging.INFO)
+    assert {"uvicorn", "uvicorn.access", "wink_middleware"} <= set(config["loggers"])
