@@ -238,6 +238,12 @@ class LocalCluster(_Setup):
         next(p for p in self.processes if p.port == port).kill()
         return port
 
+    def restart_node(self, port: int) -> None:
+        """Start a killed node again: it keeps its cluster identity and rejoins as a replica."""
+        node = next(p for p in self.processes if p.port == port)
+        node.launch()
+        _wait(f"node {port} answering", node.answers, 10)
+
     def wait_promoted(self, timeout: float = 15) -> float:
         """After :meth:`kill_primary`: wait until a replica took over its slots (state ``ok``)."""
         started = time.monotonic()
