@@ -5,6 +5,11 @@
 - ``redis_url`` (function): that server's URL, emptied (``FLUSHALL``) before the test.
 - ``fresh_redis_server`` (function): a server of the test's own, free to kill and restart.
 - ``hanging_redis`` (function): a :class:`~tests.redis_server.HangingServer`.
+- ``redis_cluster`` (session): a :class:`~tests.redis_cluster.LocalCluster` (three primaries, three
+  replicas); ``redis_cluster_url`` (function) names one of its nodes, every primary emptied first.
+  ``fresh_redis_cluster`` (function) is the test's own, free to kill primaries in.
+- ``redis_sentinel`` (function): a :class:`~tests.redis_cluster.LocalSentinel` (primary, replica,
+  three sentinels), the test's own, free to fail over.
 
 Without ``redis-server`` these fixtures skip the test, naming ``scripts/install``; with
 ``WINK_REQUIRE_REDIS=1`` (set by ``.ci/run``) they fail it instead.
@@ -18,11 +23,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.redis_cluster import LocalCluster, LocalSentinel
 from tests.redis_server import HangingServer, RedisServer
 
 __all__ = [
+    "fresh_redis_cluster",
     "fresh_redis_server",
     "hanging_redis",
+    "redis_cluster",
+    "redis_cluster_url",
+    "redis_sentinel",
     "redis_server",
     "redis_url",
     "require_redis_server",
@@ -73,3 +83,34 @@ def hanging_redis() -> Iterator[HangingServer]:
     """A "Redis" that accepts connections and never answers."""
     with HangingServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """One Redis Cluster for the session (never kill its nodes: use ``fresh_redis_cluster``)."""
+    require_redis_server()
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: LocalCluster) -> str:
+    """A node of the session cluster, as a URL for ``RedisCluster.from_url``; emptied first."""
+    redis_cluster.flushall()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def fresh_redis_cluster() -> Iterator[LocalCluster]:
+    """A Redis Cluster for this test alone: kill primaries at will."""
+    require_redis_server()
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_sentinel() -> Iterator[LocalSentinel]:
+    """A primary, a replica and three sentinels for this test alone: fail over at will."""
+    require_redis_server()
+    with LocalSentinel() as sentinel:
+        yield sentinel

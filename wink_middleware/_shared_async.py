@@ -207,10 +207,13 @@ class AsyncSharedTier(SharedTierBase):
     async def _listen(self) -> None:
         backoff = 0.1
         reconnect = False
+        attempt = 0
         while True:
-            pubsub = self._get_client().pubsub()
+            pubsub: Any = None
+            attempt += 1
             try:
                 async with asyncio.timeout(self.timeout * 4):
+                    pubsub = await self._pubsub(attempt)
                     await pubsub.subscribe(self.keys.channel, self.keys.fill_channel)
                     confirmed = 0
                     while confirmed < 2:
@@ -228,8 +231,19 @@ class AsyncSharedTier(SharedTierBase):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+
+    async def _pubsub(self, attempt: int) -> Any:
+        """A pub/sub on the client. On a cluster, pinned to one node, the next one at each attempt:
+        a cluster broadcasts ``PUBLISH`` to every node, so any live node (a replica too) serves."""
+        client = self._get_client()
+        if not isinstance(client, self._redis.asyncio.RedisCluster):
+            return client.pubsub()
+        await client.initialize()  # its pubsub needs the slot map; a no-op once loaded
+        nodes = client.get_nodes()
+        return client.pubsub(node=nodes[attempt % len(nodes)])
 
     async def _pump(self, pubsub: Any) -> None:
         loop = asyncio.get_running_loop()

@@ -219,10 +219,12 @@ class SyncSharedTier(SharedTierBase):
     def _listen(self) -> None:
         backoff = 0.1
         reconnect = False
+        attempt = 0
         while not self._stop.is_set():
             pubsub = None
+            attempt += 1
             try:
-                pubsub = self._get_client().pubsub()
+                pubsub = self._pubsub(attempt)
                 pubsub.subscribe(self.keys.channel, self.keys.fill_channel)
                 confirmed = 0
                 deadline = time.monotonic() + self.timeout * 4
@@ -247,6 +249,15 @@ class SyncSharedTier(SharedTierBase):
                     with contextlib.suppress(Exception):
                         pubsub.close()
         self.listener = "off"
+
+    def _pubsub(self, attempt: int) -> Any:
+        """A pub/sub on the client. On a cluster, pinned to one node, the next one at each attempt:
+        a cluster broadcasts ``PUBLISH`` to every node, so any live node (a replica too) serves."""
+        client = self._get_client()
+        if not isinstance(client, self._redis.RedisCluster):
+            return client.pubsub()
+        nodes = client.get_nodes()
+        return client.pubsub(node=nodes[attempt % len(nodes)])
 
     def _pump(self, pubsub: Any) -> None:
         last_seen = last_ping = time.monotonic()
