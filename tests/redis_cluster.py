@@ -13,6 +13,7 @@ start and stop in well under 20 s. Admin commands go through redis-py (imported 
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -20,13 +21,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.redis_server import RedisServerError, free_port
+from tests.redis_server import RedisServerError
 
 __all__ = ["SENTINEL_SERVICE", "LocalCluster", "LocalSentinel"]
 
 #: The service name the sentinels monitor.
 SENTINEL_SERVICE = "wink"
 _NODE_TIMEOUT_MS = 1000
+_START_ATTEMPTS = 3
 
 
 def _admin(port: int, timeout: float = 1.0) -> Any:
@@ -35,6 +37,18 @@ def _admin(port: int, timeout: float = 1.0) -> Any:
     return redis.Redis(
         host="127.0.0.1", port=port, socket_timeout=timeout, socket_connect_timeout=timeout
     )
+
+
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 that were free a moment ago."""
+    probes = [socket.socket() for _ in range(n)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def _wait(what: str, check: Any, timeout: float) -> None:
@@ -95,7 +109,9 @@ class _Process:
             self.process = None
 
     def answers(self) -> bool:
-        return self.running and bool(_admin(self.port, 0.3).ping())
+        if not self.running:
+            raise RedisServerError(f"redis on port {self.port} exited (port taken?)")
+        return bool(_admin(self.port, 0.3).ping())
 
 
 def _server_config(port: int, directory: Path, extra: str = "") -> str:
@@ -138,9 +154,15 @@ class LocalCluster(_Setup):
 
     def __init__(self) -> None:
         super().__init__("wink-cluster-")
+        self._configure()
+
+    def _configure(self) -> None:
+        self.processes = []
+        ports = _free_ports(12)
         for i in range(6):
-            port, bus = free_port(), free_port()
+            port, bus = ports[i], ports[i + 6]
             directory = self.root / f"node{i}"
+            shutil.rmtree(directory, ignore_errors=True)
             extra = (
                 f"cluster-enabled yes\ncluster-config-file {directory / 'nodes.conf'}\n"
                 f"cluster-port {bus}\ncluster-node-timeout {_NODE_TIMEOUT_MS}\n"
@@ -165,7 +187,17 @@ class LocalCluster(_Setup):
     def start(self) -> LocalCluster:
         """Start the six nodes, create the cluster and wait until every node says ``ok``."""
         try:
-            self._start_all()
+            for attempt in range(_START_ATTEMPTS):
+                try:
+                    self._start_all()
+                    break
+                except RedisServerError:
+                    # Another process took a port we thought free: try new ones.
+                    for process in self.processes:
+                        process.stop()
+                    if attempt == _START_ATTEMPTS - 1:
+                        raise
+                    self._configure()
             subprocess.run(
                 [self.cli, "--cluster", "create"]
                 + [f"127.0.0.1:{port}" for port in self.ports]
@@ -268,7 +300,7 @@ class LocalSentinel(_Setup):
 
     def __init__(self) -> None:
         super().__init__("wink-sentinel-")
-        primary, replica = free_port(), free_port()
+        primary, replica, *sentinel_ports = _free_ports(5)
         for name, port, extra in (
             ("primary", primary, ""),
             ("replica", replica, f"replicaof 127.0.0.1 {primary}\n"),
@@ -278,8 +310,7 @@ class LocalSentinel(_Setup):
                 _Process(self.server, directory, port, _server_config(port, directory, extra))
             )
         self.sentinels: list[_Process] = []
-        for i in range(3):
-            port = free_port()
+        for i, port in enumerate(sentinel_ports):
             directory = self.root / f"sentinel{i}"
             config = (
                 f"port {port}\nbind 127.0.0.1\ndir {directory}\ndaemonize no\n"

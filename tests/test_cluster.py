@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
@@ -50,7 +51,19 @@ async def fleet(
     ]
     yield workers
     for worker in workers:
-        await worker.aclose()
+        await closed(worker)
+
+
+async def closed(worker: AsyncWinkVerifier) -> None:
+    """``aclose()``, bounded: a teardown that hung once (not reproduced since) fails with every
+    task's stack instead of hanging the run."""
+    try:
+        async with asyncio.timeout(10):
+            await worker.aclose()
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+        raise
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
