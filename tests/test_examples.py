@@ -145,6 +145,27 @@ def test_fastapi_app_example(wink: WinkEmulator) -> None:
 
 
 @pytest.mark.slow
+def test_fleet_setups_example(
+    wink: WinkEmulator, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WINK_REDIS_URL", redis_url)
+    module = load("fleet_setups")
+    token = wink.issue_token()
+    with TestClient(module.app) as client:
+        assert client.get("/me", headers=bearer(token)).json()["user_id"]
+        assert client.get("/me").status_code == 401
+        assert module.app.verifier.health()["shared"] == "up"
+    # The other setups build without reaching any Redis (their clients connect on first use).
+    config = module.app.config
+    inner = module.app.app
+    for built in (
+        module.on_a_cluster(inner),
+        module.on_sentinel(inner, config),
+        module.with_your_own_client(inner, config),
+    ):
+        assert built.verifier.health()["shared"] == "up"
+
+
 def test_plain_asgi_example(wink: WinkEmulator) -> None:
     module = load("plain_asgi")
     with TestClient(module.app) as client:
