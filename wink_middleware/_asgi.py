@@ -56,6 +56,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self.app = app
         # Bound once: a cache hit is lookup() alone, with no coroutine; only a miss awaits resolve().
         self._access = self._policy.access
+        self._protects_every_path = self._policy.protects_every_path
         self._continues_anonymous = self._policy.continues_anonymous
         self._extract = self._tokens.extract
         self._lookup = self.verifier.lookup
@@ -63,6 +64,9 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self._realm = self.config.realm
         self._emit = self.verifier.emit
         self._marker = self.config.websocket_subprotocol or ""
+        # No cookie, query or subprotocol source: a request other than OPTIONS needs only its
+        # path and Authorization headers.
+        self._plain = not (self._read_cookies or self._read_query or self._read_subprotocols)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -74,8 +78,24 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
 
         # For integrations that answer in the middleware's name (wink_middleware.fastapi).
         scope["wink.realm"] = self._realm
-        view = self._view(scope)
-        access = self._access(view)
+        method = scope.get("method", "GET")
+        if method != "OPTIONS" and self._plain:
+            # The common request, read here rather than in _view(): only the path and
+            # Authorization matter (saves a call on every request).
+            path = scope["path"]
+            root_path = scope.get("root_path")
+            if root_path and path.startswith(root_path):
+                path = path[len(root_path) :] or "/"
+            view = RequestView(
+                path,
+                method,
+                [value for name, value in scope["headers"] if name == b"authorization"],
+            )
+            # Not a preflight: without any pattern the policy's answer is known (saves a call).
+            access = _PROTECTED if self._protects_every_path else self._access(view)
+        else:
+            view = self._view(scope)
+            access = self._access(view)
         emit = self._emit
         if access is _PUBLIC:
             _anonymous(scope)
@@ -122,28 +142,22 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         root_path = scope.get("root_path")
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :] or "/"
-        method = scope.get("method", "GET")
-        if method != "OPTIONS" and not self._read_cookies:
-            # The common request: only Authorization matters.
-            authorization = [value for name, value in scope["headers"] if name == b"authorization"]
-            view = RequestView(path, method, authorization)
-        else:
-            authorization = []
-            cookies: list[str] = []
-            origin = request_method = False
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    authorization.append(value)
-                elif name == b"cookie":
-                    cookies.append(value.decode("latin-1"))
-                elif name == b"origin":
-                    origin = True
-                elif name == b"access-control-request-method":
-                    request_method = True
-            view = RequestView(path, method, authorization)
-            view.cors(origin, request_method)
-            if self._read_cookies:
-                view.cookies = cookies
+        authorization = []
+        cookies: list[str] = []
+        origin = request_method = False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization.append(value)
+            elif name == b"cookie":
+                cookies.append(value.decode("latin-1"))
+            elif name == b"origin":
+                origin = True
+            elif name == b"access-control-request-method":
+                request_method = True
+        view = RequestView(path, scope.get("method", "GET"), authorization)
+        view.cors(origin, request_method)
+        if self._read_cookies:
+            view.cookies = cookies
         if self._read_query:
             view.query = scope.get("query_string", b"").decode("latin-1")
         if self._read_subprotocols and scope["type"] == "websocket":

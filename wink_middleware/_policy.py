@@ -70,8 +70,8 @@ class PathPolicy:
         self._public = _Patterns(public)
         self._optional = _Patterns(optional)
         self._preflight_passes = not protect_preflight
-        # No pattern at all: every path is protected and no path need be matched.
-        self._all_protected = not (
+        #: No pattern at all: every request but a passing preflight is protected, whatever its path.
+        self.protects_every_path = self._all_protected = not (
             self._public.exact
             or self._public.prefixes
             or self._optional.exact
