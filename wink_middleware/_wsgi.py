@@ -61,6 +61,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self.app = app
         # Bound once: a cache hit is lookup() alone; only a miss goes through resolve().
         self._access = self._policy.access
+        self._protects_every_path = self._policy.protects_every_path
         self._continues_anonymous = self._policy.continues_anonymous
         self._extract = self._tokens.extract
         self._lookup = self.verifier.lookup
@@ -70,7 +71,11 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = environ_view(environ, self._read_cookies, self._read_query)
-        access = self._access(view)
+        # Not a preflight: without any pattern the policy's answer is known (saves a call).
+        if view.method != "OPTIONS" and self._protects_every_path:
+            access = _PROTECTED
+        else:
+            access = self._access(view)
         emit = self._emit
         if access is _PUBLIC:
             if emit is not None:
