@@ -317,3 +317,15 @@ def test_prometheus_under_gunicorn_two_workers_in_multiprocess_mode(tmp_path: Pa
     # Summed over the two workers by prometheus_client's MultiProcessCollector.
     assert 'wink_auth_requests_total{outcome="authenticated"} 30.0' in text
     assert 'wink_auth_requests_total{outcome="public"}' in text
+
+
+def test_events_no_observer_wants_are_never_emitted() -> None:
+    emulator = WinkEmulator(client_id="c", client_secret="s")
+    bare = emulator.async_verifier()
+    tracing = emulator.async_verifier(observers=[OpenTelemetryObserver()])
+    counting = emulator.async_verifier(observers=[Recorder()])
+    assert bare.emitter("request") is None and bare.emit is None
+    # The OpenTelemetry observer wants only wink_call: a request pays nothing for it.
+    assert tracing.emitter("request") is None and tracing.emitter("cache") is None
+    assert tracing.emitter("wink_call") is not None
+    assert counting.emitter("request") is not None

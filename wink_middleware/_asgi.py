@@ -12,7 +12,7 @@ from wink_middleware._adapter import Adapter
 from wink_middleware._async_verifier import AsyncWinkVerifier
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
-from wink_middleware._events import REQUEST_EVENTS
+from wink_middleware._events import REQUEST, REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._logging import logger
 from wink_middleware._policy import Access
@@ -62,7 +62,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         self._lookup = self.verifier.lookup
         self._resolve = self.verifier.resolve
         self._realm = self.config.realm
-        self._emit = self.verifier.emit
+        self._emit = self.verifier.emitter(REQUEST)
         self._marker = self.config.websocket_subprotocol or ""
         # No cookie, query or subprotocol source: a request other than OPTIONS needs only its
         # path and Authorization headers.

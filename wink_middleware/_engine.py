@@ -24,6 +24,7 @@ from wink_middleware._clock import Clock, SystemClock
 from wink_middleware._config import WinkConfig
 from wink_middleware._events import (
     BREAKER,
+    CACHE,
     CACHE_EVENTS,
     INVALIDATION,
     STALE_SERVED,
@@ -136,10 +137,12 @@ class VerifierCore:
         self.stats = VerifierStats()
         self._count = self.stats.add
         self._count_hit = self.stats.counter("hits")
-        observers = ObserverSet(config.observers)
+        self.observers = observers = ObserverSet(config.observers)
         observers.bind(config)
         #: Hands an event to the observers; ``None`` without any, so that nothing is built then.
         self.emit: Callable[[WinkEvent], None] | None = observers.emit if observers else None
+        # The hot path's cache events, only when some observer wants them.
+        self._emit_cache = observers.emitter(CACHE)
         self.breaker = CircuitBreaker(
             config.breaker_threshold,
             config.breaker_cooldown,
@@ -163,9 +166,9 @@ class VerifierCore:
         if entry is not None:
             if type(entry) is Negative:
                 self._count("negative_hits")
-                if self.emit is not None:
+                if self._emit_cache is not None:
                     revoked = entry.description == REVOKED
-                    self.emit(_LOCAL_REVOKED if revoked else _LOCAL_NEGATIVE_HIT)
+                    self._emit_cache(_LOCAL_REVOKED if revoked else _LOCAL_NEGATIVE_HIT)
                 raise TokenRejected(entry.description)
             # The cache served the entry before its usable_until: without a stale-if-error grace
             # that is also its fresh_until, and the clock need not be read again.
@@ -174,12 +177,12 @@ class VerifierCore:
                 or self._monotonic() < entry.fresh_until  # type: ignore[union-attr]
             ):
                 self._count_hit()
-                if self.emit is not None:
-                    self.emit(_LOCAL_HIT)
+                if self._emit_cache is not None:
+                    self._emit_cache(_LOCAL_HIT)
                 return entry.profile  # type: ignore[union-attr]
         check_token(raw, self.config.max_token_length)
-        if self.emit is not None:
-            self.emit(_LOCAL_MISS)
+        if self._emit_cache is not None:
+            self._emit_cache(_LOCAL_MISS)
         claims = unverified_claims(raw)
         if self.config.precheck:
             rejection = precheck(
@@ -489,12 +492,14 @@ class VerifierBase:
 
     @property
     def emit(self) -> Callable[[WinkEvent], None] | None:
-        """Hands an event to this verifier's observers; ``None`` when it has none.
-
-        The middlewares report each request's outcome through it (bind it once; test for ``None``
-        so that a verifier without observers costs a request nothing).
-        """
+        """Hands an event to this verifier's observers; ``None`` when it has none."""
         return self._core.emit
+
+    def emitter(self, name: str) -> Callable[[WinkEvent], None] | None:
+        """How to emit events named ``name`` (e.g. ``"request"``); ``None`` when no observer wants
+        them. The middlewares bind it once and test for ``None``, so a request pays nothing for
+        events nobody listens to."""
+        return self._core.observers.emitter(name)
 
     @property
     def stats(self) -> VerifierStats:

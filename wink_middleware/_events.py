@@ -41,7 +41,7 @@ names it does not know.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -142,8 +142,9 @@ class Observer(Protocol):
     ``on_event`` is called synchronously on the request's thread or event loop, so it must be quick
     and must not block; it should ignore event names it does not know. An observer may also define
     ``bind(config: WinkConfig) -> None``, called once when a verifier is built with it (the
-    OpenTelemetry observer learns Wink's host and port there). ``bind`` is not part of this Protocol
-    because it is optional: the verifier looks it up with ``getattr``.
+    OpenTelemetry observer learns Wink's host and port there), and ``event_names``, the set of
+    event names it wants (without it, all): events nobody wants are never built. Both are optional, so
+    not part of this Protocol: the verifier looks them up with ``getattr``.
     """
 
     def on_event(self, event: WinkEvent) -> None:
@@ -184,6 +185,38 @@ class ObserverSet:
             if binder is not None:
                 binder(config)
 
+    def emitter(self, name: str) -> Callable[[WinkEvent], None] | None:
+        """How to emit events named ``name``: ``None`` when no observer wants them.
+
+        An observer may say which names it wants in an ``event_names`` attribute (a set of names);
+        one without it wants them all. So a hot path binds ``emitter(REQUEST)`` once and pays a
+        ``None`` test when nobody listens (the OpenTelemetry observer wants only ``wink_call``).
+        """
+        wanting = tuple(o for o in self._observers if _wants(o, name))
+        report = self._report  # one record of failures for every emitter of this set
+        if not wanting:
+            return None
+        if len(wanting) > 1:
+
+            def emit_each(event: WinkEvent) -> None:
+                for observer in wanting:
+                    try:
+                        observer.on_event(event)
+                    except Exception as exc:
+                        report(observer, exc)
+
+            return emit_each
+        observer = wanting[0]
+        on_event = observer.on_event
+
+        def emit_one(event: WinkEvent) -> None:
+            try:
+                on_event(event)
+            except Exception as exc:
+                report(observer, exc)
+
+        return emit_one
+
     def emit(self, event: WinkEvent) -> None:
         """Hand ``event`` to every observer; an observer's exception is logged once and swallowed."""
         for observer in self._observers:
@@ -202,3 +235,8 @@ class ObserverSet:
             type(observer).__qualname__,
             type(exc).__name__,
         )
+
+
+def _wants(observer: Observer, name: str) -> bool:
+    names = getattr(observer, "event_names", None)
+    return names is None or name in names

@@ -54,6 +54,9 @@ class OpenTelemetryObserver:
     ``tracer_provider`` and ``meter_provider`` default to the global providers.
     """
 
+    #: The only events it records: the verifier never builds the others for it.
+    event_names = frozenset({WINK_CALL})
+
     def __init__(
         self,
         tracer_provider: TracerProvider | None = None,

@@ -24,6 +24,7 @@ from wink_middleware._events import (
     BREAKER_STATES,
     BREAKERS,
     CACHE,
+    CACHE_EVENTS,
     CACHE_OUTCOMES,
     CACHE_TIERS,
     INTEGRITY_FAILURE,
@@ -35,6 +36,7 @@ from wink_middleware._events import (
     REDIS_OPS,
     REDIS_OUTCOMES,
     REQUEST,
+    REQUEST_EVENTS,
     REQUEST_OUTCOMES,
     SINGLEFLIGHT,
     SINGLEFLIGHT_ROLES,
@@ -203,16 +205,23 @@ class PrometheusObserver:
             INTEGRITY_FAILURE: lambda e: metrics.integrity_failures.inc(),
             REDIS_OP: lambda e: metrics.redis.inc2(e.tier, e.outcome),
         }
-        # Requests are the hot path (one event per request): skip the handler table for them.
-        self._auth_children = metrics.auth.children
+        # The hot path emits the prebuilt request and cache events (one each per request): find
+        # their counters by the event's identity, without hashing its fields.
+        self._prebuilt: dict[int, Callable[[], None]] = {}
+        for outcome, event in REQUEST_EVENTS.items():
+            if outcome in metrics.auth.children:
+                self._prebuilt[id(event)] = metrics.auth.children[outcome].inc
+        for (tier, outcome), event in CACHE_EVENTS.items():
+            child = metrics.cache.children.get((tier, outcome))
+            if child is not None:
+                self._prebuilt[id(event)] = child.inc
 
     def on_event(self, event: WinkEvent) -> None:
         """Count ``event``; names this version does not know are ignored."""
-        if event.name == REQUEST:
-            child = self._auth_children.get(event.outcome)
-            if child is not None:
-                child.inc()
-                return
+        inc = self._prebuilt.get(id(event))
+        if inc is not None:
+            inc()
+            return
         handler = self._handlers.get(event.name)
         if handler is not None:
             handler(event)
