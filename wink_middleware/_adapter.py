@@ -6,6 +6,7 @@ from typing import Any, Generic, TypeVar
 
 from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
 from wink_middleware._engine import VerifierBase
+from wink_middleware._events import REQUEST
 from wink_middleware._exceptions import WinkConfigError
 from wink_middleware._policy import PathPolicy
 from wink_middleware._tokens import TokenExtractor
@@ -40,6 +41,13 @@ class Adapter(Generic[V]):
             anonymous_on_invalid=config.anonymous_on_invalid,
         )
         self._tokens = TokenExtractor(config)
+        # Bound once: the per-request path reads them (a cache hit is the verifier's lookup alone).
+        self._access = self._policy.access
+        self._protects_every_path = self._policy.protects_every_path
+        self._continues_anonymous = self._policy.continues_anonymous
+        self._extract = self._tokens.extract
+        self._lookup = self.verifier.lookup
+        self._emit = self.verifier.emitter(REQUEST)
         self._read_cookies = config.cookie_name is not None
         self._read_query = config.query_param is not None
         self._read_subprotocols = config.websocket_subprotocol is not None

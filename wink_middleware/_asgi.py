@@ -12,7 +12,7 @@ from wink_middleware._adapter import Adapter
 from wink_middleware._async_verifier import AsyncWinkVerifier
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
-from wink_middleware._events import REQUEST, REQUEST_EVENTS
+from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._logging import logger
 from wink_middleware._policy import Access
@@ -54,15 +54,9 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
     ) -> None:
         super().__init__(config, verifier, options, AsyncWinkVerifier)
         self.app = app
-        # Bound once: a cache hit is lookup() alone, with no coroutine; only a miss awaits resolve().
-        self._access = self._policy.access
-        self._protects_every_path = self._policy.protects_every_path
-        self._continues_anonymous = self._policy.continues_anonymous
-        self._extract = self._tokens.extract
-        self._lookup = self.verifier.lookup
+        # Only a miss goes through resolve() (awaited on the async twin).
         self._resolve = self.verifier.resolve
         self._realm = self.config.realm
-        self._emit = self.verifier.emitter(REQUEST)
         self._marker = self.config.websocket_subprotocol or ""
         # No cookie, query or subprotocol source: a request other than OPTIONS needs only its
         # path and Authorization headers.

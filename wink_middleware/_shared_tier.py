@@ -7,7 +7,7 @@ and what a pub/sub message does to this process's cache.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from wink_middleware._cache import Negative
@@ -34,6 +34,7 @@ __all__ = [
     "POLL_INTERVAL",
     "SharedTierBase",
     "SharedTierDown",
+    "fleet_steps",
     "fleet_verification",
     "import_redis",
 ]
@@ -214,6 +215,24 @@ RELEASE = "release"  # give the lease (its value) back
 ANNOUNCE = "announce"  # wake the followers: "fill" or "fail"
 
 Step = tuple[str, Any]
+
+
+def fleet_steps(
+    tier: Any, miss: Miss, call: Callable[[], Any], ask: Callable[[], Any]
+) -> dict[str, Callable[[Any], Any]]:
+    """What each step of :func:`fleet_verification` does, on a twin's ``tier`` (its methods return
+    values on the sync twin, awaitables on the async one); ``call`` asks Wink, ``ask`` verifies as
+    without the tier."""
+    return {
+        GET: lambda _: tier.get(miss),
+        ACQUIRE: lambda _: tier.acquire(miss),
+        WAIT: lambda _: tier.wait(miss),
+        CALL: lambda _: call(),
+        ASK: lambda _: ask(),
+        FILL: lambda entry: tier.fill(miss, entry),
+        RELEASE: lambda lease: tier.release(miss, lease),
+        ANNOUNCE: lambda outcome: tier.announce(miss, outcome),
+    }
 
 
 def fleet_verification(core: VerifierCore, miss: Miss) -> Generator[Step, Any, WinkProfile]:

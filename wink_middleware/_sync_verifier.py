@@ -24,17 +24,7 @@ from wink_middleware._engine import Miss, VerifierBase, token_bytes
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
-from wink_middleware._shared_tier import (
-    ACQUIRE,
-    ANNOUNCE,
-    ASK,
-    CALL,
-    FILL,
-    GET,
-    RELEASE,
-    WAIT,
-    fleet_verification,
-)
+from wink_middleware._shared_tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
     from wink_middleware._shared_sync import SyncSharedTier
@@ -148,16 +138,7 @@ class WinkVerifier(VerifierBase):
     def _fleet(self, tier: SyncSharedTier, miss: Miss) -> WinkProfile:
         """Drive the fleet's single-flight (``fleet_verification``, its rules) with blocking I/O."""
         tier.ensure_listener()
-        steps: dict[str, Callable[[Any], Any]] = {
-            GET: lambda _: tier.get(miss),
-            ACQUIRE: lambda _: tier.acquire(miss),
-            WAIT: lambda _: tier.wait(miss),
-            CALL: lambda _: self._call(miss),
-            ASK: lambda _: self._ask_wink(miss),
-            FILL: lambda entry: tier.fill(miss, entry),
-            RELEASE: lambda lease: tier.release(miss, lease),
-            ANNOUNCE: lambda outcome: tier.announce(miss, outcome),
-        }
+        steps = fleet_steps(tier, miss, lambda: self._call(miss), lambda: self._ask_wink(miss))
         flow = fleet_verification(self._core, miss)
         result: Any = None
         error: Exception | None = None

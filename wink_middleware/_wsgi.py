@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Unpack, cast
 from wink_middleware._adapter import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
-from wink_middleware._events import REQUEST, REQUEST_EVENTS
+from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._logging import logger
@@ -59,15 +59,9 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
     ) -> None:
         super().__init__(config, verifier, options, WinkVerifier)
         self.app = app
-        # Bound once: a cache hit is lookup() alone; only a miss goes through resolve().
-        self._access = self._policy.access
-        self._protects_every_path = self._policy.protects_every_path
-        self._continues_anonymous = self._policy.continues_anonymous
-        self._extract = self._tokens.extract
-        self._lookup = self.verifier.lookup
+        # Only a miss goes through resolve() (awaited on the async twin).
         self._resolve = self.verifier.resolve
         self._remote_user = self.config.remote_user
-        self._emit = self.verifier.emitter(REQUEST)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = environ_view(environ, self._read_cookies, self._read_query)
