@@ -273,6 +273,7 @@ def test_verify_verbose_shows_the_library_log_lines(
     assert err.strip().splitlines()[-1].startswith("wink-middleware: error:")
 
 
+@pytest.mark.slow
 def test_verify_with_redis_says_whether_the_fleet_cache_answered(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str], redis_url: str
 ) -> None:
@@ -309,6 +310,7 @@ def test_verify_with_a_bad_redis_url_is_a_usage_error(
     assert "redis_url must be" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_verify_against_an_unreachable_host_prints_one_line_as_a_real_process() -> None:
     env = child_env() | {
         "WINK_BASE_URL": f"http://127.0.0.1:{free_port()}",

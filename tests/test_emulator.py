@@ -258,6 +258,7 @@ def test_token_endpoint_only_takes_post() -> None:
     assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
 
 
+@pytest.mark.slow
 def test_calls_counts_verify_calls_and_reset_zeroes_it() -> None:
     emu = emulator()
     token = emu.issue_token()

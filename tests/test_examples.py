@@ -278,6 +278,7 @@ def test_django_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     assert preflight["status"] == 401
 
 
+@pytest.mark.slow
 def test_drf_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     token = wink.issue_token(wink_token="user-7", first_name="Grace")
     revoked = wink.issue_token()

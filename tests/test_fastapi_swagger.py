@@ -34,6 +34,7 @@ SWAGGER_ASSETS = (
 OPERATION = "#operations-default-me_me_get"
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(
         CHROMIUM is None, reason="chromium is not installed (scripts/install installs it as root)"
     ),

@@ -312,6 +312,7 @@ def test_junk_tokens_never_evict_verified_users() -> None:
     assert stub.calls == calls == 420  # the 20 users again: no call at all
 
 
+@pytest.mark.slow
 def test_max_pending_bounds_concurrent_calls_and_cached_users_stay_fast() -> None:
     async def scenario() -> None:
         stub = WinkStub(delay=1.0)

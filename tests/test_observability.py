@@ -181,6 +181,7 @@ def test_prometheus_series_from_real_requests_hold_no_token_digest_user_or_path(
         assert secret not in text
 
 
+@pytest.mark.slow
 def test_prometheus_counts_the_shared_tier(redis_url: str) -> None:
     emulator = WinkEmulator(client_id="c", client_secret="s")
     registry = CollectorRegistry()

@@ -231,6 +231,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     workers = [

@@ -33,7 +33,8 @@ from wink_middleware import (
 )
 from wink_middleware.testing import WinkEmulator
 
-pytestmark = pytest.mark.anyio
+# A real redis-server behind every test (started, killed and restarted): slow.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CLIENT_ID = "fleet-client"
 SECRET = "fleet-secret-never-printed"

@@ -138,6 +138,7 @@ def django_run() -> dict[str, Any]:
     return seen
 
 
+@pytest.mark.slow
 def test_django_request_user_is_a_django_user_keyed_by_the_wink_token(
     django_run: dict[str, Any],
 ) -> None:
