@@ -350,3 +350,24 @@ def test_stats_count_what_happened() -> None:
     stats: Iterator[tuple[str, Any]] = iter(wink.stats.as_dict().items())
     assert dict(stats)["wink_calls"] == 1
     assert wink.stats.hits == 1
+
+
+def test_stats_are_exact_under_threads() -> None:
+    # DESIGN section 9: no lost increments when WSGI threads hit the cache at once.
+    stub = WinkStub()
+    wink = sync_verifier(stub)
+    wink.verify(TOKEN)
+    per_thread = 20_000
+
+    def hit() -> None:
+        for _ in range(per_thread):
+            wink.verify(TOKEN)
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wink.stats.hits == 4 * per_thread
+    assert wink.stats.as_dict()["hits"] == 4 * per_thread
+    assert stub.calls == 1
