@@ -675,3 +675,36 @@ def test_a_follower_waits_for_the_lease_holder_on_the_sync_twin(
     finally:
         first.close()
         second.close()
+
+
+async def test_a_forged_message_can_at_worst_evict_never_admit(
+    emulator: WinkEmulator, redis_url: str
+) -> None:
+    # DESIGN section 11: messages are hints. Garbage is ignored; a forged "inv"/"fill" for a
+    # revoked or rejected token makes the process read the fleet's entry again, never admit it.
+    worker = emulator.async_verifier(redis_url=redis_url)
+    raw: Any = redis.Redis.from_url(redis_url)
+    try:
+        revoked = emulator.issue_token()
+        await worker.verify(revoked)
+        assert await worker.revoke(revoked) is True
+        await wait_until(lambda: worker.health()["listener"] == "up")
+        tier: Any = worker._shared
+        d = tier.keys.lookup_digest(revoked.encode())
+        name = tier.keys.name(d).encode()
+        for channel, message in (
+            (tier.keys.channel, b"inv:" + name),
+            (tier.keys.channel, b"rev:" + name),
+            (tier.keys.fill_channel, b"fill:" + name),
+            (tier.keys.channel, b"garbage \xff"),
+            (tier.keys.channel, b"inv:not-a-digest"),
+        ):
+            raw.publish(channel, message)
+        await wait_until(lambda: worker.stats.invalidations_received >= 2)
+        with pytest.raises(TokenRejected, match="revoked"):
+            await worker.verify(revoked)
+        with pytest.raises(TokenRejected):
+            await worker.verify("never-issued-token")
+        assert emulator.calls == 2
+    finally:
+        await worker.aclose()

@@ -96,12 +96,14 @@ class Miss:
 
     __slots__ = ("claims", "fp", "key", "raw", "token")
 
-    def __init__(self, raw: bytes, key: bytes, claims: dict[str, Any] | None) -> None:
+    def __init__(
+        self, raw: bytes, key: bytes, claims: dict[str, Any] | None, fp: str | None = None
+    ) -> None:
         self.raw = raw
         self.token = raw.decode("ascii")  # a checked b64token is ASCII
         self.key = key
         self.claims = claims
-        self.fp = fingerprint(raw)
+        self.fp = fingerprint(raw) if fp is None else fp
 
 
 class VerifierCore:
@@ -183,6 +185,8 @@ class VerifierCore:
         check_token(raw, self.config.max_token_length)
         if self._emit_cache is not None:
             self._emit_cache(_LOCAL_MISS)
+        # Without the shared tier the key is the sha256 the fingerprint shows: not hashed again.
+        fp = key[:4].hex() if self._plain_key else fingerprint(raw)
         claims = unverified_claims(raw)
         if self.config.precheck:
             rejection = precheck(
@@ -190,7 +194,6 @@ class VerifierCore:
             )
             if rejection is not None:
                 self._count("local_rejections")
-                fp = fingerprint(raw)
                 logger.info(
                     "token %s rejected locally: %s",
                     fp,
@@ -199,7 +202,7 @@ class VerifierCore:
                 )
                 self._remember_rejection(key, rejection)
                 raise rejection
-        return Miss(raw, key, claims)
+        return Miss(raw, key, claims, fp)
 
     # -- asking Wink -------------------------------------------------------------------------
 
