@@ -66,7 +66,7 @@ from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 
 
-class Me(APIView):  # type: ignore[misc]
+class Me(APIView):  # type: ignore[misc, unused-ignore]
     def get(self, request: Request) -> Response:
         profile = request.auth  # the WinkProfile
         return Response(
@@ -78,7 +78,7 @@ class Me(APIView):  # type: ignore[misc]
         )
 
 
-class Health(APIView):  # type: ignore[misc]
+class Health(APIView):  # type: ignore[misc, unused-ignore]
     permission_classes = (AllowAny,)
 
     def get(self, request: Request) -> Response:

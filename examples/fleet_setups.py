@@ -39,7 +39,7 @@ def on_a_cluster(app: ASGIApp) -> WinkMiddleware:
 
 def on_sentinel(app: ASGIApp, config: WinkConfig) -> WinkMiddleware:
     nodes = [("sentinel-1", 26379), ("sentinel-2", 26379), ("sentinel-3", 26379)]
-    sentinel = Sentinel(nodes, socket_timeout=0.25)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(nodes, socket_timeout=0.25)  # type: ignore[no-untyped-call, unused-ignore]
     # A client you own: set its timeouts (redis_timeout applies to clients the tier builds).
     redis = sentinel.master_for(
         "wink", socket_timeout=0.25, socket_connect_timeout=0.25, username="wink", password="s3cret"

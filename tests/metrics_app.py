@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def _app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     if environ["PATH_INFO"] == "/metrics":
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call, unused-ignore]
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [generate_latest(registry)]
     start_response("200 OK", [("Content-Type", "text/plain")])

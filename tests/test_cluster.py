@@ -321,7 +321,7 @@ async def test_a_primary_killed_mid_load_fails_no_request_and_sharing_resumes(
 @pytest.fixture
 async def sentinel_clients(redis_sentinel: LocalSentinel) -> AsyncIterator[list[Any]]:
     """Two clients from ``Sentinel(...).master_for(...)``, as a user builds them."""
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         redis_sentinel.sentinel_addresses,
         socket_timeout=0.25,
         sentinel_kwargs={"socket_timeout": 0.25},

@@ -242,7 +242,7 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
 
     registry = CollectorRegistry()
     # prometheus_client.multiprocess has no annotations.
-    MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
+    MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call, unused-ignore]
     samples = scrape(registry)
     assert value(samples, "wink_auth_requests_total", outcome="authenticated") == 8
     assert value(samples, "wink_auth_requests_total", outcome="rejected") == 0

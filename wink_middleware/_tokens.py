@@ -17,8 +17,6 @@ from wink_middleware._request import RequestView
 
 __all__ = ["TokenExtractor"]
 
-_MISSING = MissingToken()
-
 
 class TokenExtractor:
     """Extracts the token of a :class:`RequestView` according to a :class:`WinkConfig`."""
@@ -63,7 +61,7 @@ class TokenExtractor:
             token = self._from_query(view.query)
             if token is not None:
                 return token
-        raise _MISSING
+        raise MissingToken()
 
     def bearer(self, value: bytes) -> bytes:
         """The credential of one ``Authorization`` value, in bytes as it came."""
@@ -76,7 +74,7 @@ class TokenExtractor:
         if scheme.lower() != b"bearer":
             if b"," in value and _names_bearer(value):
                 raise InvalidRequest("the Authorization header holds more than one value")
-            raise _MISSING
+            raise MissingToken()
         credential = credential.strip(b" ")
         if b"," in credential and _names_bearer(credential):
             # A WSGI server joins repeated headers with ", ": a bearer token cannot hold a comma.

@@ -354,7 +354,7 @@ def _backend() -> type:
     # registry; importing wink_middleware.django must not.
     from django.contrib.auth.backends import RemoteUserBackend
 
-    class WinkBackend(RemoteUserBackend):  # type: ignore[misc]
+    class WinkBackend(RemoteUserBackend):  # type: ignore[misc, unused-ignore]
         """Django users for Wink: ``authenticate(request, remote_user=<winkToken>)`` returns the
         user whose username is the winkToken, created on first sight.
 
@@ -377,7 +377,7 @@ def __getattr__(name: str) -> Any:
 # -- Django REST framework -------------------------------------------------------------------------
 
 
-class WinkAPIException(_APIException):  # type: ignore[misc]
+class WinkAPIException(_APIException):  # type: ignore[misc, unused-ignore]
     """A Wink refusal as DRF answers it: the middleware's status, body and headers.
 
     ``detail`` is the middleware's JSON body (``{"error": ..., "error_description": ...}``), which

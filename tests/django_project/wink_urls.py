@@ -51,7 +51,7 @@ def cors(request: HttpRequest) -> JsonResponse:
     return response
 
 
-class Me(APIView):  # type: ignore[misc]
+class Me(APIView):  # type: ignore[misc, unused-ignore]
     """A DRF view for signed-in users only."""
 
     authentication_classes = (WinkAuthentication,)
