@@ -16,14 +16,17 @@ from wink_middleware._exceptions import (
     InsufficientScope,
     InvalidRequest,
     MissingToken,
+    RateLimited,
     TokenRejected,
     WinkBadResponse,
     WinkConfigError,
+    WinkCredentialsRejected,
     WinkError,
     WinkUnavailable,
 )
 from wink_middleware._get_profile import get_profile, require_profile
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session_protocol import WinkSession
 from wink_middleware._stats import VerifierStats
 from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._version import __version__
@@ -38,15 +41,18 @@ __all__ = [
     "Miss",
     "MissingToken",
     "ProfileCache",
+    "RateLimited",
     "SystemClock",
     "TokenRejected",
     "VerifierStats",
     "WinkBadResponse",
     "WinkConfig",
     "WinkConfigError",
+    "WinkCredentialsRejected",
     "WinkError",
     "WinkMiddleware",
     "WinkProfile",
+    "WinkSession",
     "WinkUnavailable",
     "WinkVerifier",
     "WinkWSGIMiddleware",

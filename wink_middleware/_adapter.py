@@ -6,9 +6,10 @@ from typing import Any, Generic, TypeVar
 
 from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
 from wink_middleware._engine import VerifierBase
-from wink_middleware._events import REQUEST
+from wink_middleware._events import REQUEST, SESSION
 from wink_middleware._exceptions import WinkConfigError
 from wink_middleware._policy import PathPolicy
+from wink_middleware._session_route import SessionRoute
 from wink_middleware._tokens import TokenExtractor
 
 __all__ = ["Adapter"]
@@ -51,6 +52,13 @@ class Adapter(Generic[V]):
         self._read_cookies = config.cookie_name is not None
         self._read_query = config.query_param is not None
         self._read_subprotocols = config.websocket_subprotocol is not None
+        #: ``None`` without ``session_path``: then no request's path equals it.
+        self._session_path = config.session_path
+        self._session_route = (
+            None
+            if config.session_path is None
+            else SessionRoute(config, self.verifier.clock, self.verifier.emitter(SESSION))
+        )
 
 
 def _beside_verifier(base: WinkConfig, config: WinkConfig | None, options: Any) -> WinkConfig:

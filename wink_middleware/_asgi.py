@@ -18,6 +18,7 @@ from wink_middleware._logging import logger
 from wink_middleware._policy import Access
 from wink_middleware._request import RequestView
 from wink_middleware._responses import outcome_event, render, websocket_close_code
+from wink_middleware._session_route import CreateSession
 
 __all__ = ["WinkMiddleware"]
 
@@ -80,6 +81,9 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             root_path = scope.get("root_path")
             if root_path and path.startswith(root_path):
                 path = path[len(root_path) :] or "/"
+            if path == self._session_path and scope_type == "http":
+                await self._session(scope, send, method, path, False)
+                return
             view = RequestView(
                 path,
                 method,
@@ -89,6 +93,12 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             access = _PROTECTED if self._protects_every_path else self._access(view)
         else:
             view = self._view(scope)
+            if (
+                view.path == self._session_path
+                and scope_type == "http"
+                and await self._session(scope, send, method, view.path, view.preflight)
+            ):
+                return
             access = self._access(view)
         emit = self._emit
         if access is _PUBLIC:
@@ -129,6 +139,34 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         if emit is not None:
             emit(_AUTHENTICATED_EVENT)
         await self.app(scope, receive, send)
+
+    async def _session(
+        self, scope: Scope, send: Send, method: str, path: str, preflight: bool
+    ) -> bool:
+        """Answer the session route; ``False`` when it leaves the request to the policy (a CORS
+        preflight the preflight rule passes)."""
+        route = self._session_route
+        assert route is not None  # the path matched session_path, which is set
+        query = scope.get("query_string", b"").decode("latin-1")
+        decision = route.decide(method, path, query, preflight=preflight)
+        if decision is None:
+            return False
+        if isinstance(decision, CreateSession):
+            try:
+                session = await self.verifier.create_session(
+                    decision.return_url, decision.cancel_url
+                )
+            except AuthenticationFailed as exc:
+                answer = route.failed(exc)
+            else:
+                answer = route.created(session)
+        else:
+            answer = decision
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+        return True
 
     def _view(self, scope: Scope) -> RequestView:
         """What routing reads of this request, in one pass over its headers."""

@@ -17,6 +17,7 @@ from wink_middleware._policy import Access
 from wink_middleware._profile import WinkProfile
 from wink_middleware._request import RequestView
 from wink_middleware._responses import outcome_event, render
+from wink_middleware._session_route import CreateSession
 from wink_middleware._sync_verifier import WinkVerifier
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = environ_view(environ, self._read_cookies, self._read_query)
+        if view.path == self._session_path:
+            answered = self._session(environ, start_response, view)
+            if answered is not None:
+                return answered
         # Not a preflight: without any pattern the policy's answer is known (saves a call).
         if view.method != "OPTIONS" and self._protects_every_path:
             access = _PROTECTED
@@ -99,6 +104,31 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         if emit is not None:
             emit(_AUTHENTICATED_EVENT)
         return self.app(environ, start_response)
+
+    def _session(
+        self, environ: WSGIEnvironment, start_response: StartResponse, view: RequestView
+    ) -> Iterable[bytes] | None:
+        """Answer the session route; ``None`` when it leaves the request to the policy (a CORS
+        preflight the preflight rule passes)."""
+        route = self._session_route
+        assert route is not None  # the path matched session_path, which is set
+        query = environ.get("QUERY_STRING")
+        decision = route.decide(
+            view.method, view.path, query if type(query) is str else "", preflight=view.preflight
+        )
+        if decision is None:
+            return None
+        if isinstance(decision, CreateSession):
+            try:
+                session = self.verifier.create_session(decision.return_url, decision.cancel_url)
+            except AuthenticationFailed as exc:
+                answer = route.failed(exc)
+            else:
+                answer = route.created(session)
+        else:
+            answer = decision
+        start_response(_status_line(answer.status), list(answer.headers))
+        return [] if view.method == "HEAD" else [answer.body]
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse

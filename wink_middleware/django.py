@@ -60,6 +60,7 @@ except ImportError:  # DRF is optional: only WinkAuthentication needs it, and DR
 from wink_middleware._async_verifier import AsyncWinkVerifier
 from wink_middleware._config import WinkConfig, resolve_config
 from wink_middleware._engine import Miss
+from wink_middleware._events import SESSION
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     MissingToken,
@@ -71,6 +72,8 @@ from wink_middleware._policy import Access, PathPolicy
 from wink_middleware._profile import WinkProfile
 from wink_middleware._request import RequestView
 from wink_middleware._responses import ErrorResponse, render
+from wink_middleware._session_protocol import WinkSession
+from wink_middleware._session_route import CreateSession, SessionRoute
 from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._tokens import TokenExtractor
 from wink_middleware._wsgi import environ_view
@@ -219,6 +222,13 @@ class WinkAuthenticationMiddleware:
         self._realm = config.realm
         self._remote_user = config.remote_user
         self._continues_anonymous = wink.policy.continues_anonymous
+        # Each middleware has its own session route (and rate bucket).
+        self._session_path = config.session_path
+        self._session_route = (
+            None
+            if config.session_path is None
+            else SessionRoute(config, wink.verifier.clock, wink.verifier.emitter(SESSION))
+        )
         self._is_async = iscoroutinefunction(get_response)
         if self._is_async:
             markcoroutinefunction(self)
@@ -231,6 +241,19 @@ class WinkAuthenticationMiddleware:
         if self._is_async:
             return self.__acall__(request)
         view = self._view(request)
+        if view.path == self._session_path:
+            decision = self._session_decision(request, view)
+            if isinstance(decision, CreateSession):
+                try:
+                    session = self._wink.verifier.create_session(
+                        decision.return_url, decision.cancel_url
+                    )
+                except AuthenticationFailed as exc:
+                    decision = self._session_failed(exc)
+                else:
+                    decision = self._session_created(session)
+            if decision is not None:
+                return _http_response(decision, head=request.method == "HEAD")
         access = self._access(view)
         if access is _PUBLIC or access is _PREFLIGHT:
             _unchecked(request)
@@ -247,6 +270,19 @@ class WinkAuthenticationMiddleware:
 
     async def __acall__(self, request: Any) -> Any:
         view = self._view(request)
+        if view.path == self._session_path:
+            decision = self._session_decision(request, view)
+            if isinstance(decision, CreateSession):
+                try:
+                    session = await self._wink.async_verifier().create_session(
+                        decision.return_url, decision.cancel_url
+                    )
+                except AuthenticationFailed as exc:
+                    decision = self._session_failed(exc)
+                else:
+                    decision = self._session_created(session)
+            if decision is not None:
+                return _http_response(decision, head=request.method == "HEAD")
         access = self._access(view)
         if access is _PUBLIC or access is _PREFLIGHT:
             _unchecked(request)
@@ -266,6 +302,25 @@ class WinkAuthenticationMiddleware:
             user = await aauthenticate(request, remote_user=profile.wink_token)
         self._signed_in(request, profile, user)
         return await self.get_response(request)
+
+    def _session_decision(
+        self, request: Any, view: RequestView
+    ) -> ErrorResponse | CreateSession | None:
+        """The session route's decision (``None``: a preflight left to the policy)."""
+        route = self._session_route
+        assert route is not None  # the path matched session_path, which is set
+        query = request.META.get("QUERY_STRING")
+        return route.decide(
+            view.method, view.path, query if type(query) is str else "", preflight=view.preflight
+        )
+
+    def _session_created(self, session: WinkSession) -> ErrorResponse:
+        assert self._session_route is not None
+        return self._session_route.created(session)
+
+    def _session_failed(self, exc: AuthenticationFailed) -> ErrorResponse:
+        assert self._session_route is not None
+        return self._session_route.failed(exc)
 
     def _refuse(self, request: Any, access: Access, exc: AuthenticationFailed) -> Any:
         """The denial of a failed request, or ``None`` once it is marked anonymous.
