@@ -14,6 +14,7 @@ from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.core import Miss
 from wink_middleware._engine.stats import VerifierStats
 from wink_middleware._engine.sync_verifier import WinkVerifier
+from wink_middleware._events import Observer, WinkEvent
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InsufficientScope,
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidRequest",
     "Miss",
     "MissingToken",
+    "Observer",
     "ProfileCache",
     "SystemClock",
     "TokenRejected",
@@ -45,6 +47,7 @@ __all__ = [
     "WinkConfig",
     "WinkConfigError",
     "WinkError",
+    "WinkEvent",
     "WinkMiddleware",
     "WinkProfile",
     "WinkUnavailable",
