@@ -13,12 +13,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from wink_middleware._engine.protocol import MAX_BODY_BYTES, parse_retry_after, request_headers
 from wink_middleware._exceptions import (
     WinkBadResponse,
     WinkCredentialsRejected,
     WinkUnavailable,
 )
-from wink_middleware._protocol import MAX_BODY_BYTES, parse_retry_after, request_headers
 
 __all__ = [
     "MAX_SESSION_ID_BYTES",
