@@ -241,7 +241,9 @@ async def test_twice_or_not_ascii_is_400_and_wink_is_never_called(
         response = await _raw_asgi_get(site.middleware, scope_query)
     else:
         response = await site.get(query)
-    assert response.status_code == 400
+    status, error, description = error_of(response)
+    assert (status, error) == (400, "invalid_request")
+    assert ("cancelUrl" if "cancelUrl" in query else "returnUrl") in description
     assert emulator.session_calls == 0
 
 

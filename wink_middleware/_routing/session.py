@@ -154,8 +154,6 @@ def _parameters(query: str) -> dict[str, str]:
     given: dict[str, str] = {}
     if not query:
         return given
-    if not query.isascii():
-        raise InvalidRequest("the query string must be ASCII")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=64)
     except ValueError:
