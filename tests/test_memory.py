@@ -85,19 +85,13 @@ def test_the_module_walk_finds_a_shared_instance(monkeypatch: pytest.MonkeyPatch
 
 
 def growth_over(run: Callable[[int], None]) -> int:
-    """Bytes still allocated after REQUESTS calls of ``run``, measured once warm.
-
-    Garbage the cyclic collector has not reached yet is collected before each reading: what it
-    holds depends on where the collector's generations stand (tens of KiB either way with any
-    change to the code), while what a shared exception pins is reachable and stays counted.
-    """
+    """Bytes still allocated after REQUESTS calls of ``run``, measured once warm."""
     run(WARM_UP)
     # Cyclic garbage not yet collected is not a leak (a few hundred KB of it on 3.12): collect
     # before both readings, so only what is still reachable counts.
     gc.collect()
     tracemalloc.start()
     try:
-        gc.collect()
         before = tracemalloc.get_traced_memory()[0]
         run(REQUESTS)
         gc.collect()
