@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
@@ -19,6 +18,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
+from tests.helpers import closed
 from tests.redis_cluster import SENTINEL_SERVICE, LocalCluster, LocalSentinel
 from wink_middleware import AsyncWinkVerifier, TokenRejected, WinkVerifier
 from wink_middleware.testing import WinkEmulator
@@ -52,18 +52,6 @@ async def fleet(
     yield workers
     for worker in workers:
         await closed(worker)
-
-
-async def closed(worker: AsyncWinkVerifier) -> None:
-    """``aclose()``, bounded: a teardown that hung once (not reproduced since) fails with every
-    task's stack instead of hanging the run."""
-    try:
-        async with asyncio.timeout(10):
-            await worker.aclose()
-    except TimeoutError:
-        for task in asyncio.all_tasks():
-            task.print_stack(file=sys.stderr)
-        raise
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -148,11 +136,11 @@ async def test_a_cluster_client_you_build_is_used_and_not_closed(
             await worker.verify(token)
         assert emulator.calls == 1
         await listeners_up(workers)
-        await workers[0].aclose()
+        await closed(workers[0])
         assert await clients[0].ping() is True  # still the caller's
     finally:
         for worker in workers:
-            await worker.aclose()
+            await closed(worker)
         for client in clients:
             await client.aclose()
 
@@ -315,7 +303,7 @@ async def test_a_primary_killed_mid_load_fails_no_request_and_sharing_resumes(
             )
     finally:
         for worker in workers:
-            await worker.aclose()
+            await closed(worker)
 
 
 @pytest.fixture
@@ -396,4 +384,4 @@ async def test_a_sentinel_failover_mid_load_fails_no_request_and_the_listener_fo
             )
     finally:
         for worker in workers:
-            await worker.aclose()
+            await closed(worker)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "POLL_INTERVAL",
+    "SHUTDOWN_BOUND",
     "SharedTierBase",
     "SharedTierDown",
     "fleet_steps",
@@ -45,6 +46,9 @@ POLL_INTERVAL = 0.05
 #: How often the invalidation listener pings Redis, and how long without an answer means it is gone.
 PING_INTERVAL = 1.0
 PING_GRACE = 3.0
+#: How long ``aclose()`` / ``close()`` wait for the listener to stop after asking it to; what
+#: outlives this is logged as a warning and left behind (a daemon thread, a cancelled task).
+SHUTDOWN_BOUND = 5.0
 
 _EXTRA = 'the shared tier needs the redis extra: pip install "wink-middleware[redis]"'
 
