@@ -95,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         command: Callable[[argparse.Namespace], int] = args.command
-        return command(args)
+        # SIGTERM is Ctrl-C from the first line on: one that arrives while a server starts (before
+        # it serves) stops it as cleanly as one that arrives later.
+        with _sigterm_as_interrupt():
+            return command(args)
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
@@ -255,10 +258,17 @@ def _start(app: ASGIApp, sock: socket.socket) -> ServerThread:
 
     try:
         server = ServerThread(app, sock, access_log=True)
-        server.start()
     except RuntimeError as exc:
         sock.close()
         raise CliError(str(exc)) from None
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it started: stop it, then say so
+        server.stop()
+        raise
     return server
 
 
@@ -294,8 +304,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _serve_until_interrupted(server: ServerThread) -> int:
     try:
-        with _sigterm_as_interrupt():
-            _wait(server)
+        _wait(server)
     except KeyboardInterrupt:
         print("stopping...", file=sys.stderr, flush=True)
     finally:
