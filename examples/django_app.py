@@ -31,7 +31,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "wink_middleware.django.WinkAuthenticationMiddleware",  # after AuthenticationMiddleware
 ]
-AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # first: passwords (the admin login) keep working
+    "wink_middleware.django.WinkBackend",
+]
 WINK = {"public_paths": ["/health"]}  # WinkConfig fields, over the WINK_* environment variables
 
 if not settings.configured:

@@ -27,7 +27,10 @@ from django.core.wsgi import get_wsgi_application
 from django.urls import path
 
 # What DRF needs (a project's settings.py holds the same lines).
-AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # first: passwords (the admin login) keep working
+    "wink_middleware.django.WinkBackend",
+]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["wink_middleware.django.WinkAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

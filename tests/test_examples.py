@@ -258,6 +258,51 @@ def run_wsgi_example(
     return answers
 
 
+# The documented settings, as the examples (and the README, verbatim) give them: a password
+# login, the one Django's admin login form makes through authenticate(), still works.
+PASSWORD_LOGIN = """
+import json, sys
+from importlib import import_module
+
+module = import_module(sys.argv[1])
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+
+User.objects.create_superuser("admin", "admin@example.com", "correct horse")
+seen = {
+    "backends": module.AUTHENTICATION_BACKENDS,
+    "right": getattr(authenticate(None, username="admin", password="correct horse"), "username", None),
+    "wrong": getattr(authenticate(None, username="admin", password="wrong"), "username", None),
+}
+if "django.contrib.sessions" in module.settings.INSTALLED_APPS:
+    from django.test import Client
+
+    seen["client_login"] = Client().login(username="admin", password="correct horse")
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["django_app", "drf_app"])
+def test_admin_login_works_with_the_documented_django_settings(
+    name: str, wink: WinkEmulator, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", PASSWORD_LOGIN, f"examples.{name}"],
+        cwd=EXAMPLES.parent,
+        env={**os.environ, "DJANGO_DB": str(tmp_path / "db.sqlite3")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["backends"][0] == "django.contrib.auth.backends.ModelBackend"
+    assert (seen["right"], seen["wrong"]) == ("admin", None)
+    assert seen.get("client_login", True) is True
+
+
 @pytest.mark.slow
 def test_django_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     token = wink.issue_token(wink_token="user-42")
