@@ -35,7 +35,10 @@ async def logout(request: Request) -> JSONResponse:
 
 
 async def health(request: Request) -> JSONResponse:
-    return JSONResponse(asgi.verifier.health())
+    # With the count of failed Redis commands: a test can tell a single-flight broken from a
+    # Redis that did not answer within redis_timeout.
+    verifier = asgi.verifier
+    return JSONResponse({**verifier.health(), "shared_errors": verifier.stats.shared_errors})
 
 
 asgi = WinkMiddleware(

@@ -75,7 +75,7 @@ class AsyncSharedTier(SharedTierBase):
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
             self.failed(op, exc, started)
             raise SharedTierDown from exc
-        self.breaker.success()
+        self.reached()
         self.done(op, started, "ok")
         return result
 
