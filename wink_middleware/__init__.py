@@ -22,7 +22,12 @@ from wink_middleware._exceptions import (
     WinkError,
     WinkUnavailable,
 )
-from wink_middleware._get_profile import get_profile, require_profile
+from wink_middleware._get_profile import (
+    get_access_token,
+    get_profile,
+    get_verifier,
+    require_profile,
+)
 from wink_middleware._profile import WinkProfile
 from wink_middleware._stats import VerifierStats
 from wink_middleware._sync_verifier import WinkVerifier
@@ -51,6 +56,8 @@ __all__ = [
     "WinkVerifier",
     "WinkWSGIMiddleware",
     "__version__",
+    "get_access_token",
     "get_profile",
+    "get_verifier",
     "require_profile",
 ]

@@ -15,6 +15,7 @@ from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
 from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY
 from wink_middleware._logging import logger
 from wink_middleware._policy import Access
 from wink_middleware._request import RequestView
@@ -83,8 +84,10 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
             return
 
-        # For integrations that answer in the middleware's name (wink_middleware.fastapi).
+        # For integrations that answer in the middleware's name (wink_middleware.fastapi), and
+        # for handlers (get_verifier(), e.g. to revoke at logout).
         scope["wink.realm"] = self._realm
+        scope[VERIFIER_KEY] = self.verifier
         method = scope.get("method", "GET")
         if method != "OPTIONS" and self._plain:
             # The common request, read here rather than in _view(): only the path and
@@ -138,6 +141,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         if view.subprotocols:
             _drop_token(scope, self._marker)
         scope["wink"] = scope["user"] = profile
+        scope[TOKEN_KEY] = token
         scope["auth"] = AuthCredentials(_AUTHENTICATED)
         if emit is not None:
             emit(_AUTHENTICATED_EVENT)

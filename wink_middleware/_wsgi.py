@@ -11,7 +11,7 @@ from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine import Miss
 from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
-from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._logging import logger
 from wink_middleware._policy import Access
 from wink_middleware._profile import WinkProfile
@@ -65,6 +65,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = environ_view(environ, self._read_cookies, self._read_query)
+        environ[VERIFIER_KEY] = self.verifier  # for handlers: get_verifier()
         # Not a preflight: without any pattern the policy's answer is known (saves a call).
         if view.method != "OPTIONS" and self._protects_every_path:
             access = _PROTECTED
@@ -80,7 +81,8 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
                 emit(_PREFLIGHT_EVENT)
             return self._preflight(environ, start_response)
         try:
-            found = self._lookup(self._extract(view))
+            token = self._extract(view)
+            found = self._lookup(token)
             profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
         except AuthenticationFailed as exc:
             if not self._continues_anonymous(access, exc):
@@ -94,6 +96,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
                 environ[WSGI_ERROR_KEY] = exc  # anonymous_on_invalid: the page can say why
             return self.app(environ, start_response)
         environ[WSGI_KEY] = profile
+        environ[TOKEN_KEY] = token
         if self._remote_user:
             environ["REMOTE_USER"] = profile.wink_token
         if emit is not None:

@@ -69,7 +69,7 @@ from wink_middleware._exceptions import (
     WinkConfigError,
     WinkUnavailable,
 )
-from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._policy import Access, PathPolicy
 from wink_middleware._profile import WinkProfile
 from wink_middleware._request import RequestView
@@ -239,13 +239,15 @@ class WinkAuthenticationMiddleware:
             _unchecked(request)
             response = self.get_response(request)
             return response if access is _PUBLIC else self._preflight(request, response)
+        request.META[VERIFIER_KEY] = self._wink.verifier
         try:
-            found = self._lookup(self._extract(view))
+            token = self._extract(view)
+            found = self._lookup(token)
             profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
         except AuthenticationFailed as exc:
             return self._refuse(request, access, exc) or self.get_response(request)
         user = authenticate(request, remote_user=profile.wink_token) if self._remote_user else None
-        self._signed_in(request, profile, user)
+        self._signed_in(request, profile, user, token)
         return self.get_response(request)
 
     async def __acall__(self, request: Any) -> Any:
@@ -256,8 +258,10 @@ class WinkAuthenticationMiddleware:
             response = await self.get_response(request)
             return response if access is _PUBLIC else self._preflight(request, response)
         verifier = self._wink.async_verifier()
+        request.META[VERIFIER_KEY] = verifier
         try:
-            found = verifier.lookup(self._extract(view))
+            token = self._extract(view)
+            found = verifier.lookup(token)
             if type(found) is Miss:
                 profile = await verifier.resolve(found)
             else:
@@ -267,7 +271,7 @@ class WinkAuthenticationMiddleware:
         user = None
         if self._remote_user:
             user = await aauthenticate(request, remote_user=profile.wink_token)
-        self._signed_in(request, profile, user)
+        self._signed_in(request, profile, user, token)
         return await self.get_response(request)
 
     def _refuse(self, request: Any, access: Access, exc: AuthenticationFailed) -> Any:
@@ -281,8 +285,9 @@ class WinkAuthenticationMiddleware:
         self._anonymous(request, None if type(exc) is MissingToken else exc)
         return None
 
-    def _signed_in(self, request: Any, profile: WinkProfile, user: Any) -> None:
+    def _signed_in(self, request: Any, profile: WinkProfile, user: Any, token: bytes) -> None:
         request.wink = request.META[WSGI_KEY] = profile
+        request.META[TOKEN_KEY] = token
         if self._remote_user:
             _set_user(request, _anonymous_user() if user is None else user)
 
@@ -426,13 +431,16 @@ class WinkAuthentication:
             return None  # the middleware let a refused token in anonymous (anonymous_on_invalid)
         verifier = wink.verifier
         try:
-            found = verifier.lookup(wink.tokens.extract(wink.view(django_request)))
+            token = wink.tokens.extract(wink.view(django_request))
+            found = verifier.lookup(token)
             profile = verifier.resolve(found) if type(found) is Miss else cast(WinkProfile, found)
         except MissingToken:
             return None
         except AuthenticationFailed as exc:
             raise WinkAPIException(exc, wink.config.realm) from exc
         django_request.wink = django_request.META[WSGI_KEY] = profile
+        django_request.META[TOKEN_KEY] = token
+        django_request.META[VERIFIER_KEY] = verifier
         if not remote_user:
             return profile, profile
         user = authenticate(django_request, remote_user=profile.wink_token)
