@@ -5,7 +5,7 @@ can revoke exactly that token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ from wink_middleware.testing import WinkEmulator
 
 pytestmark = pytest.mark.anyio
 
-SOURCES = {
+SOURCES: dict[str, Callable[[str], Any]] = {
     "header": lambda token: {"headers": {"Authorization": f"Bearer {token}"}},
     "cookie": lambda token: {"headers": {"Cookie": f"wink={token}"}},
     "query": lambda token: {"params": {"access_token": token}},
