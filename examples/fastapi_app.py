@@ -14,9 +14,9 @@ Run it against the local Wink emulator (no Wink account needed), from the reposi
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
-from wink_middleware import WinkMiddleware, WinkProfile
+from wink_middleware import WinkMiddleware, WinkProfile, get_access_token, get_verifier
 from wink_middleware.fastapi import CurrentUser, OptionalUser, require
 
 app = FastAPI(title="wink_middleware FastAPI example")
@@ -27,6 +27,14 @@ app.add_middleware(WinkMiddleware, optional_paths=["/*"])
 @app.get("/me")
 async def me(user: CurrentUser) -> dict[str, str]:
     return {"user_id": user.user_id, "name": user.display_name, "email": user.email}
+
+
+@app.post("/logout")
+async def logout(request: Request, user: CurrentUser) -> dict[str, bool]:
+    # The token this request was verified with, refused from now on (by every worker, with the
+    # shared tier).
+    everywhere = await get_verifier(request).revoke(get_access_token(request))
+    return {"signed_out": True, "every_worker": everywhere}
 
 
 @app.get("/")

@@ -16,7 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from wink_middleware import WinkMiddleware, WinkWSGIMiddleware, get_profile
+from wink_middleware import (
+    WinkMiddleware,
+    WinkWSGIMiddleware,
+    get_access_token,
+    get_profile,
+    get_verifier,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -29,8 +35,7 @@ async def whoami(request: Request) -> JSONResponse:
 
 
 async def logout(request: Request) -> JSONResponse:
-    token = request.headers["authorization"].split(" ", 1)[1]
-    reached = await asgi.verifier.revoke(token)
+    reached = await get_verifier(request).revoke(get_access_token(request))
     return JSONResponse({"fleet": reached, "pid": os.getpid()})
 
 

@@ -41,6 +41,17 @@ def wink(monkeypatch: pytest.MonkeyPatch, wink_emulator: WinkEmulator) -> Iterat
         yield wink_emulator
 
 
+def assert_logout_refuses_the_token(client: Any, token: str, then: str = "/me") -> None:
+    """POST /logout with ``token``: signed out, and the token is refused from then on (revoked by
+    the app's own verifier: without the shared tier, in this process only)."""
+    assert client.get(then, headers=bearer(token)).status_code == 200
+    answer = client.post("/logout", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"signed_out": True, "every_worker": False}
+    refused = client.get(then, headers=bearer(token))
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_token")
+
+
 def load(name: str) -> ModuleType:
     """Import ``examples.<name>`` afresh, so it reads this test's environment."""
     sys.modules.pop(f"examples.{name}", None)
@@ -83,6 +94,7 @@ def test_starlette_app_example(wink: WinkEmulator) -> None:
         assert ok.json()["name"] == "Grace Lovelace"
         assert client.get("/me").status_code == 401
         assert client.get("/health").status_code == 200
+        assert_logout_refuses_the_token(client, wink.issue_token())
 
 
 @pytest.mark.slow
@@ -142,6 +154,7 @@ def test_fastapi_app_example(wink: WinkEmulator) -> None:
         assert (outsider.status_code, outsider.json()["error"]) == (403, "insufficient_scope")
         schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
         assert schemes["WinkBearer"]["scheme"] == "bearer"
+        assert_logout_refuses_the_token(client, wink.issue_token())
 
 
 @pytest.mark.slow
@@ -176,6 +189,7 @@ def test_plain_asgi_example(wink: WinkEmulator) -> None:
         assert ok.json()["hello"] == "Ada Lovelace"
         assert client.get("/").status_code == 401
         assert client.options("/", headers=PREFLIGHT).status_code == 401
+        assert_logout_refuses_the_token(client, wink.issue_token(), then="/")
 
 
 @pytest.mark.slow
@@ -221,6 +235,7 @@ def test_flask_app_example(wink: WinkEmulator) -> None:
         assert ok.json()["name"] == "Ada Hopper"
         assert client.get("/me").status_code == 401
         assert client.get("/health").status_code == 200
+        assert_logout_refuses_the_token(client, wink.issue_token())
     module.app.wsgi_app.close()
 
 
@@ -308,7 +323,8 @@ def test_admin_login_works_with_the_documented_django_settings(
 @pytest.mark.slow
 def test_django_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     token = wink.issue_token(wink_token="user-42")
-    ok, missing, health, preflight = run_wsgi_example(
+    leaving = wink.issue_token()
+    ok, missing, health, preflight, logout, after = run_wsgi_example(
         "django_app",
         tmp_path,
         [
@@ -316,8 +332,12 @@ def test_django_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
             ("GET", "/me", {}),
             ("GET", "/health", {}),
             ("OPTIONS", "/me", PREFLIGHT),
+            ("POST", "/logout", bearer(leaving)),
+            ("GET", "/me", bearer(leaving)),
         ],
     )
+    assert (logout["status"], logout["json"]) == (200, {"signed_out": True, "every_worker": False})
+    assert (after["status"], after["json"]["error"]) == (401, "invalid_token")
     assert ok["status"] == 200
     assert ok["json"] == {"user_id": "user-42", "name": "Ada Lovelace", "username": "user-42"}
     assert (missing["status"], missing["json"]["error"]) == (401, "missing_token")
@@ -330,7 +350,8 @@ def test_drf_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     token = wink.issue_token(wink_token="user-7", first_name="Grace")
     revoked = wink.issue_token()
     wink.revoke(revoked)
-    ok, missing, refused, health = run_wsgi_example(
+    leaving = wink.issue_token()
+    ok, missing, refused, health, logout, after = run_wsgi_example(
         "drf_app",
         tmp_path,
         [
@@ -338,8 +359,12 @@ def test_drf_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
             ("GET", "/me", {}),
             ("GET", "/me", bearer(revoked)),
             ("GET", "/health", {}),
+            ("POST", "/logout", bearer(leaving)),
+            ("GET", "/me", bearer(leaving)),
         ],
     )
+    assert (logout["status"], logout["json"]) == (200, {"signed_out": True, "every_worker": False})
+    assert (after["status"], after["json"]["error"]) == (401, "invalid_token")
     assert ok["status"] == 200
     assert ok["json"] == {"user_id": "user-7", "name": "Grace Lovelace", "username": "user-7"}
     # DRF answers like the middleware: 401 with the Bearer challenge, RFC 6750 bodies.
@@ -364,6 +389,7 @@ def test_plain_wsgi_example(wink: WinkEmulator) -> None:
         assert missing.status_code == 401
         assert missing.json()["error"] == "missing_token"
         assert client.options("/", headers=PREFLIGHT).status_code == 401
+        assert_logout_refuses_the_token(client, wink.issue_token(), then="/")
     module.app.close()
 
 
