@@ -5,12 +5,16 @@ middleware verifies the token with Wink's Verify Client endpoint, caches the pro
 the token lives, and hands it to your handlers (:func:`get_profile`).
 """
 
-from wink_middleware._asgi import WinkMiddleware
-from wink_middleware._async_verifier import AsyncWinkVerifier
-from wink_middleware._cache import ProfileCache
+from wink_middleware._adapters.asgi import WinkMiddleware
+from wink_middleware._adapters.wsgi import WinkWSGIMiddleware
 from wink_middleware._clock import Clock, SystemClock
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Miss
+from wink_middleware._engine.async_verifier import AsyncWinkVerifier
+from wink_middleware._engine.cache import ProfileCache
+from wink_middleware._engine.core import Miss
+from wink_middleware._engine.stats import VerifierStats
+from wink_middleware._engine.sync_verifier import WinkVerifier
+from wink_middleware._events import Observer, WinkEvent
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InsufficientScope,
@@ -29,10 +33,7 @@ from wink_middleware._get_profile import (
     require_profile,
 )
 from wink_middleware._profile import WinkProfile
-from wink_middleware._stats import VerifierStats
-from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._version import __version__
-from wink_middleware._wsgi import WinkWSGIMiddleware
 
 __all__ = [
     "AsyncWinkVerifier",
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidRequest",
     "Miss",
     "MissingToken",
+    "Observer",
     "ProfileCache",
     "SystemClock",
     "TokenRejected",
@@ -50,6 +52,7 @@ __all__ = [
     "WinkConfig",
     "WinkConfigError",
     "WinkError",
+    "WinkEvent",
     "WinkMiddleware",
     "WinkProfile",
     "WinkUnavailable",

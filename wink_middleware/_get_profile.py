@@ -27,7 +27,7 @@ WSGI_KEY = "wink.profile"
 WSGI_ERROR_KEY = "wink.error"
 #: Where WinkMiddleware puts the profile in the ASGI scope.
 ASGI_KEY = "wink"
-#: Where every middleware puts the verified token (bytes): scope, environ or Django's ``META``.
+#: Where every middleware keeps how to read the verified token: scope, environ or Django's ``META``.
 TOKEN_KEY = "wink.access_token"  # noqa: S105 (a key name, not a token)
 #: Where every middleware puts its verifier, likewise.
 VERIFIER_KEY = "wink.verifier"
@@ -79,8 +79,14 @@ def get_access_token(obj: Any) -> str | None:
     :func:`get_profile`; ``None`` on a public path, for an anonymous request and where no
     middleware ran.
     """
-    token = _carried(obj, TOKEN_KEY, "get_access_token")
-    return token.decode("ascii") if isinstance(token, bytes) else None
+    found = _carried(obj, TOKEN_KEY, "get_access_token")
+    if not isinstance(found, tuple):
+        return None
+    # (the middleware's extractor, the request's view), kept by the middleware at admission:
+    # the token is read again only here, so a request that never asks costs no copy of it.
+    extract, view = found
+    token: bytes = extract(view)
+    return token.decode("ascii")
 
 
 def get_verifier(obj: Any) -> Any:

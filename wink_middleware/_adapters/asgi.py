@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wink_middleware._adapter import Adapter
-from wink_middleware._async_verifier import AsyncWinkVerifier
+from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
-from wink_middleware._engine import Miss
-from wink_middleware._events import REQUEST_EVENTS
+from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
 from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY
 from wink_middleware._logging import logger
-from wink_middleware._policy import Access
-from wink_middleware._request import RequestView
-from wink_middleware._responses import outcome_event, render, websocket_close_code
+from wink_middleware._routing.gate import ANONYMOUS, PENDING, PREFLIGHT, PUBLIC, Outcome
+from wink_middleware._routing.responses import render, websocket_close_code
+from wink_middleware._routing.view import RequestView
 
 __all__ = ["WinkMiddleware"]
 
 
-_PROTECTED = Access.PROTECTED
-_OPTIONAL = Access.OPTIONAL
-_PUBLIC = Access.PUBLIC
-_PREFLIGHT = Access.PREFLIGHT
 _AUTHENTICATED = ("authenticated",)
-_PUBLIC_EVENT = REQUEST_EVENTS["public"]
-_PREFLIGHT_EVENT = REQUEST_EVENTS["preflight"]
-_MISSING_EVENT = REQUEST_EVENTS["missing"]
-_ANONYMOUS_EVENT = REQUEST_EVENTS["anonymous"]
-_AUTHENTICATED_EVENT = REQUEST_EVENTS["authenticated"]
 
 
 class WinkMiddleware(Adapter[AsyncWinkVerifier]):
@@ -88,71 +77,62 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         # for handlers (get_verifier(), e.g. to revoke at logout).
         scope["wink.realm"] = self._realm
         scope[VERIFIER_KEY] = self.verifier
+        # The root_path is stripped here alone: routing matches paths as the app sees them.
+        path = scope["path"]
+        root_path = scope.get("root_path")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :] or "/"
         method = scope.get("method", "GET")
-        if method != "OPTIONS" and self._plain:
-            # The common request, read here rather than in _view(): only the path and
-            # Authorization matter (saves a call on every request).
-            path = scope["path"]
-            root_path = scope.get("root_path")
-            if root_path and path.startswith(root_path):
-                path = path[len(root_path) :] or "/"
+        if self._plain and method != "OPTIONS":
+            # The common request: only the path and Authorization matter (read inline: saves a
+            # call on every request).
             view = RequestView(
                 path,
                 method,
                 [value for name, value in scope["headers"] if name == b"authorization"],
             )
-            # Not a preflight: without any pattern the policy's answer is known (saves a call).
-            access = _PROTECTED if self._protects_every_path else self._access(view)
         else:
-            view = self._view(scope)
-            access = self._access(view)
-        emit = self._emit
-        if access is _PUBLIC:
-            _anonymous(scope)
-            if emit is not None:
-                emit(_PUBLIC_EVENT)
-            await self.app(scope, receive, send)
-            return
-        if access is _PREFLIGHT:
-            if emit is not None:
-                emit(_PREFLIGHT_EVENT)
-            await self._preflight(scope, receive, send)
-            return
-        try:
-            token = self._extract(view)
-            profile = self._lookup(token)
-            if type(profile) is Miss:
-                profile = await self._resolve(profile)
-        except AuthenticationFailed as exc:
-            if not self._continues_anonymous(access, exc):
-                if emit is not None:
-                    emit(outcome_event(exc))
-                await self._deny(scope, receive, send, exc)
+            view = self._view(scope, path, method)
+        decided = self._decide(view)
+        if type(decided) is Outcome:
+            outcome = decided
+            if outcome.kind is PENDING:
+                try:
+                    decided = self._resolved(await self._resolve(outcome.miss))
+                except AuthenticationFailed as exc:
+                    decided = self._failed(outcome.access, exc)
+            if type(decided) is Outcome:
+                await self._not_admitted(decided, view, scope, receive, send)
                 return
-            if emit is not None:
-                emit(_ANONYMOUS_EVENT)
+        if view.subprotocols:
+            _drop_token(scope, self._marker)
+        scope["wink"] = scope["user"] = decided
+        scope[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
+        scope["auth"] = AuthCredentials(_AUTHENTICATED)
+        await self.app(scope, receive, send)
+
+    async def _not_admitted(
+        self, outcome: Outcome, view: RequestView, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The I/O of a request the gate did not admit: pass it on unchecked or anonymous, or deny."""
+        kind = outcome.kind
+        if kind is PUBLIC:
+            _anonymous(scope)
+            await self.app(scope, receive, send)
+        elif kind is PREFLIGHT:
+            await self._preflight(scope, receive, send)
+        elif kind is ANONYMOUS:
             if view.subprotocols:
                 _drop_token(scope, self._marker)
             _anonymous(scope, replace=True)
-            if type(exc) is not MissingToken:
-                scope["wink.error"] = exc  # anonymous_on_invalid: the page can say why
+            if outcome.error is not None:
+                scope["wink.error"] = outcome.error  # anonymous_on_invalid: the page can say why
             await self.app(scope, receive, send)
-            return
-        if view.subprotocols:
-            _drop_token(scope, self._marker)
-        scope["wink"] = scope["user"] = profile
-        scope[TOKEN_KEY] = token
-        scope["auth"] = AuthCredentials(_AUTHENTICATED)
-        if emit is not None:
-            emit(_AUTHENTICATED_EVENT)
-        await self.app(scope, receive, send)
+        else:
+            await self._deny(scope, receive, send, cast(AuthenticationFailed, outcome.error))
 
-    def _view(self, scope: Scope) -> RequestView:
+    def _view(self, scope: Scope, path: str, method: str) -> RequestView:
         """What routing reads of this request, in one pass over its headers."""
-        path = scope["path"]
-        root_path = scope.get("root_path")
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :] or "/"
         authorization = []
         cookies: list[str] = []
         origin = request_method = False
@@ -165,7 +145,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
                 origin = True
             elif name == b"access-control-request-method":
                 request_method = True
-        view = RequestView(path, scope.get("method", "GET"), authorization)
+        view = RequestView(path, method, authorization)
         view.cors(origin, request_method)
         if self._read_cookies:
             view.cookies = cookies

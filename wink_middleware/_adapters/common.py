@@ -1,15 +1,14 @@
-"""What both middlewares set up the same way: config, verifier, path policy and token rules."""
+"""What both middlewares set up the same way: config, verifier and the request gate."""
 
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
 from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
-from wink_middleware._engine import VerifierBase
+from wink_middleware._engine.core import Miss, VerifierBase
 from wink_middleware._events import REQUEST
 from wink_middleware._exceptions import WinkConfigError
-from wink_middleware._policy import PathPolicy
-from wink_middleware._tokens import TokenExtractor
+from wink_middleware._routing.gate import RequestGate
 
 __all__ = ["Adapter"]
 
@@ -34,20 +33,14 @@ class Adapter(Generic[V]):
             config = resolve_config(config, options)
         self.config = config
         self.verifier: V = verifier if verifier is not None else verifier_type(config)
-        self._policy = PathPolicy(
-            config.public_paths,
-            config.optional_paths,
-            protect_preflight=config.protect_preflight,
-            anonymous_on_invalid=config.anonymous_on_invalid,
+        self._gate = gate = RequestGate(
+            config, self.verifier.lookup, Miss, self.verifier.emitter(REQUEST)
         )
-        self._tokens = TokenExtractor(config)
-        # Bound once: the per-request path reads them (a cache hit is the verifier's lookup alone).
-        self._access = self._policy.access
-        self._protects_every_path = self._policy.protects_every_path
-        self._continues_anonymous = self._policy.continues_anonymous
-        self._extract = self._tokens.extract
-        self._lookup = self.verifier.lookup
-        self._emit = self.verifier.emitter(REQUEST)
+        # Bound once: the per-request path reads them.
+        self._decide = gate.decide
+        self._failed = gate.failed
+        self._resolved = gate.resolved
+        self._extract = gate.tokens.extract
         self._read_cookies = config.cookie_name is not None
         self._read_query = config.query_param is not None
         self._read_subprotocols = config.websocket_subprotocol is not None

@@ -6,18 +6,15 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
-from wink_middleware._adapter import Adapter
+from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
-from wink_middleware._engine import Miss
-from wink_middleware._events import REQUEST_EVENTS
+from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._logging import logger
-from wink_middleware._policy import Access
-from wink_middleware._profile import WinkProfile
-from wink_middleware._request import RequestView
-from wink_middleware._responses import outcome_event, render
-from wink_middleware._sync_verifier import WinkVerifier
+from wink_middleware._routing.gate import ANONYMOUS, PENDING, PREFLIGHT, PUBLIC, Outcome
+from wink_middleware._routing.responses import render
+from wink_middleware._routing.view import RequestView
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -25,15 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["WinkWSGIMiddleware", "environ_view"]
 
 
-_PROTECTED = Access.PROTECTED
-_OPTIONAL = Access.OPTIONAL
-_PUBLIC = Access.PUBLIC
-_PREFLIGHT = Access.PREFLIGHT
-_PUBLIC_EVENT = REQUEST_EVENTS["public"]
-_PREFLIGHT_EVENT = REQUEST_EVENTS["preflight"]
-_MISSING_EVENT = REQUEST_EVENTS["missing"]
-_ANONYMOUS_EVENT = REQUEST_EVENTS["anonymous"]
-_AUTHENTICATED_EVENT = REQUEST_EVENTS["authenticated"]
 # What an Authorization value a server did not give as text becomes: a malformed token (400).
 _UNREADABLE = b"Bearer \x7f"
 
@@ -66,42 +54,39 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = environ_view(environ, self._read_cookies, self._read_query)
         environ[VERIFIER_KEY] = self.verifier  # for handlers: get_verifier()
-        # Not a preflight: without any pattern the policy's answer is known (saves a call).
-        if view.method != "OPTIONS" and self._protects_every_path:
-            access = _PROTECTED
-        else:
-            access = self._access(view)
-        emit = self._emit
-        if access is _PUBLIC:
-            if emit is not None:
-                emit(_PUBLIC_EVENT)
-            return self.app(environ, start_response)
-        if access is _PREFLIGHT:
-            if emit is not None:
-                emit(_PREFLIGHT_EVENT)
-            return self._preflight(environ, start_response)
-        try:
-            token = self._extract(view)
-            found = self._lookup(token)
-            profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
-        except AuthenticationFailed as exc:
-            if not self._continues_anonymous(access, exc):
-                if emit is not None:
-                    emit(outcome_event(exc))
-                return self._deny(environ, start_response, exc)
-            if emit is not None:
-                emit(_ANONYMOUS_EVENT)
-            environ[WSGI_KEY] = None
-            if type(exc) is not MissingToken:
-                environ[WSGI_ERROR_KEY] = exc  # anonymous_on_invalid: the page can say why
-            return self.app(environ, start_response)
-        environ[WSGI_KEY] = profile
-        environ[TOKEN_KEY] = token
+        decided = self._decide(view)
+        if type(decided) is Outcome:
+            outcome = decided
+            if outcome.kind is PENDING:
+                try:
+                    decided = self._resolved(self._resolve(outcome.miss))
+                except AuthenticationFailed as exc:
+                    decided = self._failed(outcome.access, exc)
+            if type(decided) is Outcome:
+                return self._not_admitted(decided, environ, start_response)
+        environ[WSGI_KEY] = decided
+        environ[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
         if self._remote_user:
-            environ["REMOTE_USER"] = profile.wink_token
-        if emit is not None:
-            emit(_AUTHENTICATED_EVENT)
+            environ["REMOTE_USER"] = decided.wink_token
         return self.app(environ, start_response)
+
+    def _not_admitted(
+        self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The I/O of a request the gate did not admit: pass it on unchecked or anonymous, or deny."""
+        kind = outcome.kind
+        if kind is PUBLIC:
+            return self.app(environ, start_response)
+        if kind is PREFLIGHT:
+            return self._preflight(environ, start_response)
+        if kind is ANONYMOUS:
+            environ[WSGI_KEY] = None
+            if outcome.error is not None:
+                environ[WSGI_ERROR_KEY] = (
+                    outcome.error
+                )  # anonymous_on_invalid: the page can say why
+            return self.app(environ, start_response)
+        return self._deny(environ, start_response, cast(AuthenticationFailed, outcome.error))
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse
