@@ -164,7 +164,10 @@ def _build_parser() -> _Parser:
         help="the emulator's base URL, as `wink-middleware emulator` prints it",
     )
     token.add_argument(
-        "--ttl", type=_seconds, default=300, help="lifetime in seconds (default: 300)"
+        "--ttl",
+        type=_signed_seconds,
+        default=300,
+        help="lifetime in seconds (default: 300); negative: a token already expired, to try a 401",
     )
     for field in TOKEN_FIELDS:
         token.add_argument(f"--{field.replace('_', '-')}", dest=field, metavar="TEXT")
@@ -234,6 +237,15 @@ def _port(text: str) -> int:
 def _seconds(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 366 * 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds >= 1")
+    return int(text)
+
+
+def _signed_seconds(text: str) -> int:
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or not int(digits) <= 366 * 86400:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of seconds (negative: already expired)"
+        )
     return int(text)
 
 
@@ -395,7 +407,8 @@ def _run_token(args: argparse.Namespace) -> int:
         raise CliError(f"the emulator refused: {answer.get('error')}", EXIT_USAGE)
     raise CliError(
         f"POST {endpoint} answered {response.status_code}: {base} is not a Wink emulator "
-        f"(the demo's is at http://HOST:PORT/wink)"
+        f"(the demo's is at http://HOST:PORT/wink)",
+        EXIT_UNAVAILABLE,  # something answered, but nonsense: as the README's exit codes say
     )
 
 
