@@ -152,8 +152,12 @@ def test_fastapi_app_example(wink: WinkEmulator) -> None:
         assert client.get("/staff", headers=bearer(wink.issue_token())).json() == {"staff": True}
         outsider = client.get("/staff", headers=bearer(wink.issue_token(email="bo@elsewhere.org")))
         assert (outsider.status_code, outsider.json()["error"]) == (403, "insufficient_scope")
-        schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+        document = client.get("/openapi.json").json()
+        schemes = document["components"]["securitySchemes"]
         assert schemes["WinkBearer"]["scheme"] == "bearer"
+        # The protected routes' refusals are in the document, not only the lock.
+        for path, method in (("/me", "get"), ("/logout", "post"), ("/staff", "get")):
+            assert {"400", "401", "403", "503"} <= set(document["paths"][path][method]["responses"])
         assert_logout_refuses_the_token(client, wink.issue_token())
 
 
