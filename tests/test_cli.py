@@ -95,7 +95,7 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
         (["verify", "a", "b"], "unrecognized"),
         (["token"], "--emulator"),
         (["token", "--emulator", "ftp://127.0.0.1:1"], "http:// URL"),
-        (["token", "--emulator", "http://127.0.0.1:1", "--ttl", "-3"], "seconds"),
+        (["token", "--emulator", "http://127.0.0.1:1", "--ttl", "3.5"], "seconds"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(
@@ -754,3 +754,22 @@ def test_console_script_reports_bad_arguments_on_one_line() -> None:
     )
     assert result.returncode == 2
     assert "not a port number" in one_line(result.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_serving_stops_the_server_thread_before_main_returns(
+    capsys: pytest.CaptureFixture[str], signum: int
+) -> None:
+    # A KeyboardInterrupt raised inside Thread.join() used to mark the server thread stopped while
+    # it still ran (CPython 3.11): main() returned in the middle of uvicorn's shutdown, and the
+    # exiting process printed a CancelledError traceback.
+    main_thread = threading.get_ident()
+    timer = threading.Timer(1.0, signal.pthread_kill, args=(main_thread, signum))
+    timer.start()
+    try:
+        assert main(["emulator", "--port", "0"]) == 0
+    finally:
+        timer.cancel()
+    assert [t for t in threading.enumerate() if t.name == "wink-server"] == []
+    assert "stopping..." in capsys.readouterr().err

@@ -23,6 +23,7 @@ import shlex
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -273,12 +274,13 @@ def _start(app: ASGIApp, sock: socket.socket) -> ServerThread:
     except RuntimeError as exc:
         sock.close()
         raise CliError(str(exc)) from None
+    _serving.set()  # from now on a signal stops the server through the serving loop
     try:
         server.start()
     except RuntimeError as exc:
         server.stop()
         raise CliError(str(exc)) from None
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it started: stop it, then say so
+    except KeyboardInterrupt:  # a signal handler of the caller's, outside main()
         server.stop()
         raise
     return server
@@ -290,36 +292,57 @@ def _configure_logging() -> None:
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 
 
+# Set by Ctrl-C or SIGTERM while a server runs (see _sigterm_as_interrupt); a server command
+# waits on it. A KeyboardInterrupt raised inside Thread.join() can leave the server thread marked
+# stopped while it still runs (CPython 3.11), so that the process exits in the middle of uvicorn's
+# shutdown and prints a CancelledError traceback: while serving, a signal only sets this.
+_stop_requested = threading.Event()
+_serving = threading.Event()
+
+
 def _wait(server: ServerThread) -> None:
-    """Block until the server stops or Ctrl-C (``KeyboardInterrupt``) arrives."""
-    while server.running:
-        server.wait(0.5)
+    """Block until the server stops or Ctrl-C / SIGTERM asks it to."""
+    while server.running and not _stop_requested.wait(0.2):
+        pass
 
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM stop a server as cleanly as Ctrl-C does."""
+    """Let SIGTERM (and Ctrl-C) stop a server cleanly: while a server runs they ask the serving
+    loop to stop it; before that they are a ``KeyboardInterrupt``, as Ctrl-C always is."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        if _serving.is_set():
+            _stop_requested.set()
+            return
         raise KeyboardInterrupt
 
+    _stop_requested.clear()
+    _serving.clear()
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _serving.clear()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _serve_until_interrupted(server: ServerThread) -> int:
     try:
         _wait(server)
-    except KeyboardInterrupt:
-        print("stopping...", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # a signal handler of the caller's, outside main()
+        _stop_requested.set()
     finally:
+        if _stop_requested.is_set():
+            print("stopping...", file=sys.stderr, flush=True)
         server.stop()
     return EXIT_OK
 
