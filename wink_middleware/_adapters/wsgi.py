@@ -53,7 +53,6 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = environ_view(environ, self._read_cookies, self._read_query)
-        environ[VERIFIER_KEY] = self.verifier  # for handlers: get_verifier()
         decided = self._decide(view)
         if type(decided) is Outcome:
             outcome = decided
@@ -66,6 +65,8 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
                 return self._not_admitted(decided, environ, start_response)
         environ[WSGI_KEY] = decided
         environ[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
+        # Set only where the app is called: a denied request's environ stays as small as before.
+        environ[VERIFIER_KEY] = self.verifier  # for handlers: get_verifier()
         if self._remote_user:
             environ["REMOTE_USER"] = decided.wink_token
         return self.app(environ, start_response)
@@ -76,6 +77,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         """The I/O of a request the gate did not admit: pass it on unchecked or anonymous, or deny."""
         kind = outcome.kind
         if kind is PUBLIC:
+            environ[VERIFIER_KEY] = self.verifier
             return self.app(environ, start_response)
         if kind is PREFLIGHT:
             return self._preflight(environ, start_response)
@@ -85,6 +87,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
                 environ[WSGI_ERROR_KEY] = (
                     outcome.error
                 )  # anonymous_on_invalid: the page can say why
+            environ[VERIFIER_KEY] = self.verifier
             return self.app(environ, start_response)
         return self._deny(environ, start_response, cast(AuthenticationFailed, outcome.error))
 

@@ -203,8 +203,8 @@ class SharedTierBase:
         # Redis answered: the tier is back, even before a request needs it.
         self.reached()
         if reconnect:
-            # Messages published while it was away are lost: forget shared answers once more.
-            self.core.cache.drop_positives()
+            # What it missed was forgotten when it was lost (listener_lost); what this process
+            # verified meanwhile came from Wink itself, and stays.
             logger.info("shared tier: invalidation listener reconnected")
         else:
             logger.debug("shared tier: invalidation listener subscribed")
