@@ -20,9 +20,11 @@ from wink_middleware._exceptions import (
     InsufficientScope,
     InvalidRequest,
     MissingToken,
+    RateLimited,
     TokenRejected,
     WinkBadResponse,
     WinkConfigError,
+    WinkCredentialsRejected,
     WinkError,
     WinkUnavailable,
 )
@@ -33,6 +35,7 @@ from wink_middleware._get_profile import (
     require_profile,
 )
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 from wink_middleware._version import __version__
 
 __all__ = [
@@ -45,16 +48,19 @@ __all__ = [
     "MissingToken",
     "Observer",
     "ProfileCache",
+    "RateLimited",
     "SystemClock",
     "TokenRejected",
     "VerifierStats",
     "WinkBadResponse",
     "WinkConfig",
     "WinkConfigError",
+    "WinkCredentialsRejected",
     "WinkError",
     "WinkEvent",
     "WinkMiddleware",
     "WinkProfile",
+    "WinkSession",
     "WinkUnavailable",
     "WinkVerifier",
     "WinkWSGIMiddleware",

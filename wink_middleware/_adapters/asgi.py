@@ -15,7 +15,15 @@ from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
 from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY
 from wink_middleware._logging import logger
-from wink_middleware._routing.gate import ANONYMOUS, PENDING, PREFLIGHT, PUBLIC, Outcome
+from wink_middleware._routing.gate import (
+    ANONYMOUS,
+    CREATE_SESSION,
+    PENDING,
+    PREFLIGHT,
+    PUBLIC,
+    SESSION_ANSWER,
+    Outcome,
+)
 from wink_middleware._routing.responses import render, websocket_close_code
 from wink_middleware._routing.view import RequestView
 
@@ -83,7 +91,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :] or "/"
         method = scope.get("method", "GET")
-        if self._plain and method != "OPTIONS":
+        if self._plain and method != "OPTIONS" and path != self._session_path:
             # The common request: only the path and Authorization matter (read inline: saves a
             # call on every request).
             view = RequestView(
@@ -121,6 +129,8 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
         elif kind is PREFLIGHT:
             await self._preflight(scope, receive, send)
+        elif kind is SESSION_ANSWER or kind is CREATE_SESSION:
+            await self._session(outcome, send)
         elif kind is ANONYMOUS:
             if view.subprotocols:
                 _drop_token(scope, self._marker)
@@ -130,6 +140,23 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
         else:
             await self._deny(scope, receive, send, cast(AuthenticationFailed, outcome.error))
+
+    async def _session(self, outcome: Outcome, send: Send) -> None:
+        """The session route's I/O: create the session it asks for, send its answer."""
+        answer = outcome.answer
+        command = outcome.command
+        if command is not None:
+            try:
+                session = await self.verifier.create_session(command.return_url, command.cancel_url)
+            except AuthenticationFailed as exc:
+                answer = self._gate.session_failed(exc)
+            else:
+                answer = self._gate.session_created(session)
+        assert answer is not None
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
 
     def _view(self, scope: Scope, path: str, method: str) -> RequestView:
         """What routing reads of this request, in one pass over its headers."""
@@ -149,8 +176,9 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         view.cors(origin, request_method)
         if self._read_cookies:
             view.cookies = cookies
-        if self._read_query:
+        if self._read_query or path == self._session_path:
             view.query = scope.get("query_string", b"").decode("latin-1")
+            view.websocket = scope["type"] == "websocket"
         if self._read_subprotocols and scope["type"] == "websocket":
             view.subprotocols = scope.get("subprotocols") or None
         return view

@@ -12,10 +12,11 @@ from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.client import async_post, make_async_client, translate
-from wink_middleware._engine.core import Miss, VerifierBase, token_bytes
+from wink_middleware._engine.core import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class AsyncWinkVerifier(VerifierBase):
         self._client = client
         self._owns_client = client is None
         self._inflight: dict[bytes, asyncio.Task[WinkProfile]] = {}
+        self._sessions_pending = 0
 
     async def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
@@ -80,7 +82,7 @@ class AsyncWinkVerifier(VerifierBase):
             if found is not None:
                 self.stats.add("coalesced")
                 return found
-            self._core.admit(len(self._inflight))
+            self._core.admit(len(self._inflight) + self._sessions_pending)
             self.stats.add("misses")
             self._core.event(SINGLEFLIGHT, "leader", "process")
             task = asyncio.get_running_loop().create_task(self._fetch(miss))
@@ -152,21 +154,48 @@ class AsyncWinkVerifier(VerifierBase):
             return True
         return self._local_only("revoke", miss)
 
-    async def _call(self, miss: Miss) -> WinkProfile:
+    async def create_session(self, return_url: str, cancel_url: str) -> WinkSession:
+        """Ask Wink for a single-use sign-in session (Wink v2.0's ``sessionId``).
+
+        ``return_url`` / ``cancel_url``: where Wink sends the user after signing in or cancelling
+        (absolute ``https://``, or ``http://`` on a loopback host). The same client, timeout,
+        deadline, retries and circuit breaker as verification; never cached. Raises
+        :class:`WinkCredentialsRejected` (Wink refused the client id or secret),
+        :class:`WinkUnavailable`, :class:`WinkBadResponse`, or :class:`InvalidRequest` for a bad URL.
+        """
         core = self._core
-        plan = core.retry_plan()
-        body = core.request_body(miss)
+        call = core.session_call(return_url, cancel_url)
+        core.admit(len(self._inflight) + self._sessions_pending)
+        self._sessions_pending += 1
+        try:
+            session: WinkSession = await self._exchange(call)
+        except AuthenticationFailed as error:
+            core.session_failed(error)
+            raise
+        finally:
+            self._sessions_pending -= 1
+        return session
+
+    async def _call(self, miss: Miss) -> WinkProfile:
+        profile: WinkProfile = await self._exchange(VerifyCall(self._core, miss))
+        return profile
+
+    async def _exchange(self, exchange: Exchange) -> Any:
+        """Drive one conversation with Wink: attempts, deadline and backoff (decisions: the core)."""
+        plan = self._core.retry_plan()
         client = self._get_client()
         while True:
-            started = core.before_attempt(miss)
+            started = exchange.begin()
             try:
                 async with asyncio.timeout(plan.attempt_timeout()):
-                    status, headers, content = await async_post(client, core.url, body)
+                    status, headers, content = await async_post(
+                        client, exchange.url, exchange.body, exchange.headers
+                    )
             except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
-                error = core.io_failed(miss, translate(exc), started)
+                error = exchange.io_failed(translate(exc), started)
             else:
                 try:
-                    return core.judge(miss, status, headers, content, started)
+                    return exchange.judge(status, headers, content, started)
                 except WinkUnavailable as exc:
                     error = exc
             delay = plan.next_delay()

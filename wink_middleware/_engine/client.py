@@ -158,9 +158,13 @@ def _too_long(response: httpx.Response) -> bool:
     return length.isdigit() and int(length) > MAX_BODY_BYTES
 
 
-async def async_post(client: httpx.AsyncClient, url: str, body: bytes) -> Answer:
-    """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer."""
-    async with client.stream("POST", url, content=body, headers=_HEADERS) as response:
+async def async_post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str] | None = None
+) -> Answer:
+    """POST ``body`` to ``url`` (with ``headers``, default Verify Client's); read at most
+    ``MAX_BODY_BYTES`` of a 2xx answer."""
+    sent = _HEADERS if headers is None else headers
+    async with client.stream("POST", url, content=body, headers=sent) as response:
         status = response.status_code
         if not 200 <= status < 300 or _too_long(response):
             return status, response.headers, None
@@ -182,6 +186,7 @@ def sync_post(
     timeout: float | None = None,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    headers: dict[str, str] | None = None,
 ) -> Answer:
     """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer.
 
@@ -192,9 +197,10 @@ def sync_post(
     """
     options: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
     left = None if deadline is None else deadline - clock()
+    sent = _HEADERS if headers is None else headers
     with (
         _deadline_scope(left),
-        client.stream("POST", url, content=body, headers=_HEADERS, **options) as response,
+        client.stream("POST", url, content=body, headers=sent, **options) as response,
     ):
         _check_deadline(deadline, clock)
         status = response.status_code

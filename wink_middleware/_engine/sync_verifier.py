@@ -20,10 +20,11 @@ from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.client import make_sync_client, sync_post, translate
-from wink_middleware._engine.core import Miss, VerifierBase, token_bytes
+from wink_middleware._engine.core import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class WinkVerifier(VerifierBase):
         self._owns_client = client is None
         self._client_lock = threading.Lock()
         self._inflight: dict[bytes, _Flight] = {}
+        self._sessions_pending = 0
         # Backoff between attempts: the clock's own sleep if it has one (a fake clock moves instead).
         self._sleep: Callable[[float], object] = getattr(self._core.clock, "sleep", time.sleep)
         self._inflight_lock = threading.Lock()
@@ -110,7 +112,7 @@ class WinkVerifier(VerifierBase):
                 if found is not None:
                     self.stats.add("coalesced")
                     return found
-                self._core.admit(len(self._inflight))
+                self._core.admit(len(self._inflight) + self._sessions_pending)
                 flight = self._inflight[miss.key] = _Flight()
                 self.stats.add("misses")
                 self._core.event(SINGLEFLIGHT, "leader", "process")
@@ -203,33 +205,62 @@ class WinkVerifier(VerifierBase):
             raise copy.copy(error) from error.__cause__
         raise WinkUnavailable("the shared call to Wink failed") from error
 
+    def create_session(self, return_url: str, cancel_url: str) -> WinkSession:
+        """Ask Wink for a single-use sign-in session (Wink v2.0's ``sessionId``).
+
+        ``return_url`` / ``cancel_url``: where Wink sends the user after signing in or cancelling
+        (absolute ``https://``, or ``http://`` on a loopback host). The same client, timeout,
+        deadline, retries and circuit breaker as verification; never cached. Raises
+        :class:`WinkCredentialsRejected` (Wink refused the client id or secret),
+        :class:`WinkUnavailable`, :class:`WinkBadResponse`, or :class:`InvalidRequest` for a bad URL.
+        """
+        core = self._core
+        call = core.session_call(return_url, cancel_url)
+        with self._inflight_lock:
+            core.admit(len(self._inflight) + self._sessions_pending)
+            self._sessions_pending += 1
+        try:
+            session: WinkSession = self._exchange(call)
+        except AuthenticationFailed as error:
+            core.session_failed(error)
+            raise
+        finally:
+            with self._inflight_lock:
+                self._sessions_pending -= 1
+        return session
+
     def _call(self, miss: Miss) -> WinkProfile:
+        profile: WinkProfile = self._exchange(VerifyCall(self._core, miss))
+        return profile
+
+    def _exchange(self, exchange: Exchange) -> Any:
+        """Drive one conversation with Wink: attempts, deadline and backoff (decisions: the core)."""
         core = self._core
         plan = core.retry_plan()
-        body = core.request_body(miss)
         monotonic = core.clock.monotonic
         while True:
-            started = core.before_attempt(miss)
+            started = exchange.begin()
             attempt = plan.attempt_timeout()
             client = self._get_client()
             try:
                 status, headers, content = sync_post(
                     client,
-                    core.url,
-                    body,
+                    exchange.url,
+                    exchange.body,
                     timeout=attempt,
                     deadline=monotonic() + attempt,
                     clock=monotonic,
+                    headers=exchange.headers,
                 )
             except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError, RuntimeError) as exc:
                 # A bare RuntimeError is only ours to map when close() in another thread closed
                 # the client under this call.
                 if type(exc) is RuntimeError and not client.is_closed:
                     raise
-                error = core.io_failed(miss, translate(exc), started)
+                error = exchange.io_failed(translate(exc), started)
             else:
                 try:
-                    return core.judge(miss, status, headers, content, started)
+                    return exchange.judge(status, headers, content, started)
                 except WinkUnavailable as exc:
                     error = exc
             delay = plan.next_delay()
