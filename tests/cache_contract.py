@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from tests.helpers import FakeClock, profile_json
 from wink_middleware import WinkProfile
-from wink_middleware._cache import Negative, Positive, ProfileCache
+from wink_middleware._engine.cache import Negative, Positive, ProfileCache
 
 __all__ = ["CacheContract"]
 

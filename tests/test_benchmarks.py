@@ -25,8 +25,8 @@ from benchmarks import (
 )
 from benchmarks._harness import Row, alternate, jwt, percentile
 from benchmarks.run import main, render
-from wink_middleware import _engine
-from wink_middleware._cache import MemoryCache
+from wink_middleware._engine import core as _engine
+from wink_middleware._engine.cache import MemoryCache
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,12 @@ from collections.abc import Callable
 
 from tests.cache_contract import PROFILE, CacheContract, key
 from tests.helpers import FakeClock, run_threads
-from wink_middleware._cache import MemoryCache, NullCache, ProfileCache, ThreadSafeMemoryCache
+from wink_middleware._engine.cache import (
+    MemoryCache,
+    NullCache,
+    ProfileCache,
+    ThreadSafeMemoryCache,
+)
 
 
 class TestMemoryCache(CacheContract):

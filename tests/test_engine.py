@@ -28,8 +28,8 @@ from wink_middleware import (
     WinkProfile,
     WinkUnavailable,
 )
-from wink_middleware._client import translate
-from wink_middleware._engine import Miss, VerifierCore, token_bytes
+from wink_middleware._engine.client import translate
+from wink_middleware._engine.core import Miss, VerifierCore, token_bytes
 
 TOKEN = make_token()
 OK = httpx.Response(200, json=profile_json())

@@ -14,9 +14,9 @@ import pytest
 
 from tests.helpers import FakeClock, config, make_token, profile_json
 from wink_middleware import TokenRejected, WinkProfile, WinkUnavailable
-from wink_middleware._engine import Miss, VerifierCore
-from wink_middleware._shared_entry import SharedEntry
-from wink_middleware._shared_tier import SharedTierDown, fleet_verification
+from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._shared.entry import SharedEntry
+from wink_middleware._shared.tier import SharedTierDown, fleet_verification
 
 PROFILE = WinkProfile.from_wink(profile_json())
 

@@ -39,8 +39,8 @@ from wink_middleware import (
     WinkWSGIMiddleware,
 )
 from wink_middleware._cli import main as cli_main
-from wink_middleware._policy import Access, PathPolicy
-from wink_middleware._request import RequestView
+from wink_middleware._routing.policy import Access, PathPolicy
+from wink_middleware._routing.view import RequestView
 from wink_middleware.testing import WinkEmulator
 
 if TYPE_CHECKING:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import re
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -141,3 +144,17 @@ def test_require_profile_types_a_flask_view_without_an_assert(wink_emulator: Win
         response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
         assert response.json() == {"name": "Grace Lovelace"}
         assert client.get("/me").status_code == 401
+
+
+def test_the_classifiers_name_exactly_the_pythons_the_matrix_tests() -> None:
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    claimed = sorted(
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    )
+    matrix = re.search(r"\{WINK_PYTHONS:-([0-9. ]+)\}", (root / "scripts" / "matrix").read_text())
+    assert matrix is not None
+    assert claimed == sorted(matrix.group(1).split())
+    assert project["requires-python"] == f">={claimed[0]}"

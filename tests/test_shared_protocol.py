@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import CLIENT_ID, CLIENT_SECRET, NOW, make_token, profile_json
 from wink_middleware._profile import WinkProfile
-from wink_middleware._shared_protocol import (
+from wink_middleware._shared.envelope import (
     RELEASE_SCRIPT,
     EntryKind,
     IntegrityError,

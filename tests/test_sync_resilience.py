@@ -40,8 +40,8 @@ from tests.stub import WinkStub, sync_verifier
 from wink_middleware import (
     WinkUnavailable,
     WinkVerifier,
-    _client,
 )
+from wink_middleware._engine import client as _client
 
 TIMEOUT = 0.2
 # Scheduling, thread start-up and the last socket wait: what a real clock adds to a deadline.

@@ -39,8 +39,8 @@ from wink_middleware import (
     WinkUnavailable,
     WinkVerifier,
     __version__,
-    _sync_verifier,
 )
+from wink_middleware._engine import sync_verifier as _sync_verifier
 
 TOKEN = make_token()
 

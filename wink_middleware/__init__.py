@@ -5,12 +5,15 @@ middleware verifies the token with Wink's Verify Client endpoint, caches the pro
 the token lives, and hands it to your handlers (:func:`get_profile`).
 """
 
-from wink_middleware._asgi import WinkMiddleware
-from wink_middleware._async_verifier import AsyncWinkVerifier
-from wink_middleware._cache import ProfileCache
+from wink_middleware._adapters.asgi import WinkMiddleware
+from wink_middleware._adapters.wsgi import WinkWSGIMiddleware
 from wink_middleware._clock import Clock, SystemClock
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Miss
+from wink_middleware._engine.async_verifier import AsyncWinkVerifier
+from wink_middleware._engine.cache import ProfileCache
+from wink_middleware._engine.core import Miss
+from wink_middleware._engine.stats import VerifierStats
+from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InsufficientScope,
@@ -27,10 +30,7 @@ from wink_middleware._exceptions import (
 from wink_middleware._get_profile import get_profile, require_profile
 from wink_middleware._profile import WinkProfile
 from wink_middleware._session_protocol import WinkSession
-from wink_middleware._stats import VerifierStats
-from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._version import __version__
-from wink_middleware._wsgi import WinkWSGIMiddleware
 
 __all__ = [
     "AsyncWinkVerifier",

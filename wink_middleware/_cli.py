@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from wink_middleware._client import make_sync_client
 from wink_middleware._config import WinkConfig
+from wink_middleware._engine.client import make_sync_client
+from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
@@ -44,7 +45,6 @@ from wink_middleware._exceptions import (
     WinkCredentialsRejected,
     WinkUnavailable,
 )
-from wink_middleware._sync_verifier import WinkVerifier
 from wink_middleware._version import __version__
 
 if TYPE_CHECKING:

@@ -53,7 +53,7 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._get_profile import ASGI_KEY
 from wink_middleware._profile import WinkProfile
-from wink_middleware._responses import ErrorResponse, render, websocket_close_code
+from wink_middleware._routing.responses import ErrorResponse, render, websocket_close_code
 
 __all__ = [
     "CurrentUser",

@@ -21,7 +21,7 @@ from tests.django_project import settings as project_settings
 from tests.helpers import FakeClock, config, make_token, profile_json
 from tests.stub import WinkStub
 from wink_middleware import WinkVerifier, WinkWSGIMiddleware, get_profile
-from wink_middleware._protocol import unverified_claims
+from wink_middleware._engine.protocol import unverified_claims
 
 ALICE = "0a6c1f3e-alice-wink-token"
 BOB = "7d2b9e40-bob-wink-token"

@@ -238,6 +238,7 @@ def main() -> dict[str, Any]:
         from django.core.asgi import get_asgi_application
 
         import wink_middleware.django as wink_django
+        from wink_middleware.django.middleware import _wink
 
         seen: dict[str, Any] = {"reference": reference(wink, WinkConfig(**options))}
         seen["sync"] = drive(django_send(), plan(wink, "sync-user"))
@@ -268,7 +269,7 @@ def main() -> dict[str, Any]:
             requests = plan(wink, "nobody")
             seen["no_remote_user"] = drive(django_send(), {n: requests[n] for n in ("ok", "drf")})
         seen["users_after"] = sorted(User.objects.values_list("username", flat=True))
-        wink_django._wink().close()
+        _wink().close()
     return seen
 
 

@@ -37,9 +37,9 @@ from starlette.routing import Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from wink_middleware._asgi import WinkMiddleware
-from wink_middleware._async_verifier import AsyncWinkVerifier
+from wink_middleware._adapters.asgi import WinkMiddleware
 from wink_middleware._clock import Clock
+from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._get_profile import require_profile
 from wink_middleware.testing._emulator import WinkEmulator
 from wink_middleware.testing._server import ServerThread, bind, url_of

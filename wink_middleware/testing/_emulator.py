@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     import httpx
     from starlette.types import Receive, Scope, Send
 
-    from wink_middleware._async_verifier import AsyncWinkVerifier
     from wink_middleware._clock import Clock
-    from wink_middleware._sync_verifier import WinkVerifier
+    from wink_middleware._engine.async_verifier import AsyncWinkVerifier
+    from wink_middleware._engine.sync_verifier import WinkVerifier
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -524,7 +524,7 @@ class WinkEmulator:
         """
         import httpx
 
-        from wink_middleware._async_verifier import AsyncWinkVerifier
+        from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 
         config = self._config_for(config, options)
         client = httpx.AsyncClient(transport=self.transport())
@@ -544,7 +544,7 @@ class WinkEmulator:
         """
         import httpx
 
-        from wink_middleware._sync_verifier import WinkVerifier
+        from wink_middleware._engine.sync_verifier import WinkVerifier
 
         config = self._config_for(config, options)
         client = httpx.Client(transport=self.sync_transport())

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from wink_middleware._cache import Negative
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Miss, VerifierCore
+from wink_middleware._engine.cache import Negative
+from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._engine.resilience import CircuitBreaker
 from wink_middleware._events import (
     CACHE_EVENTS,
     INTEGRITY_FAILURE,
@@ -24,11 +25,10 @@ from wink_middleware._events import (
 from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkConfigError
 from wink_middleware._logging import logger
 from wink_middleware._profile import WinkProfile
-from wink_middleware._resilience import CircuitBreaker
-from wink_middleware._shared_entry import SharedEntry
+from wink_middleware._shared.entry import SharedEntry
 
 if TYPE_CHECKING:
-    from wink_middleware._shared_protocol import SharedKeys
+    from wink_middleware._shared.envelope import SharedKeys
 
 __all__ = [
     "POLL_INTERVAL",
@@ -67,7 +67,7 @@ class SharedTierBase:
     """The rules of the shared tier for one verifier: keys, envelopes, breaker, messages."""
 
     def __init__(self, config: WinkConfig, core: VerifierCore) -> None:
-        from wink_middleware._shared_protocol import SharedKeys, lock_ttl
+        from wink_middleware._shared.envelope import SharedKeys, lock_ttl
 
         self.config = config
         self.core = core
@@ -128,7 +128,7 @@ class SharedTierBase:
 
     def seal(self, miss: Miss, entry: SharedEntry) -> tuple[str, bytes, int] | None:
         """Key, envelope and ``PX`` of an entry to write, or ``None`` when its time is over."""
-        from wink_middleware._shared_protocol import ttl_ms
+        from wink_middleware._shared.envelope import ttl_ms
 
         px = ttl_ms(entry.usable_until, self.core.clock.time())
         if px is None:
@@ -138,7 +138,7 @@ class SharedTierBase:
 
     def open(self, miss: Miss, value: bytes) -> SharedEntry | None:
         """The entry in ``value``, or ``None`` (counted, logged) when it fails to open."""
-        from wink_middleware._shared_protocol import IntegrityError
+        from wink_middleware._shared.envelope import IntegrityError
 
         try:
             return self.keys.open(miss.raw, self.keys.entry_key(miss.key), value)
@@ -155,7 +155,7 @@ class SharedTierBase:
 
     def invalidation(self, kind: str, d: bytes) -> bytes:
         """The message announcing ``invalidate`` (``inv``) or ``revoke`` (``rev``) of digest ``d``."""
-        from wink_middleware._shared_protocol import encode_message
+        from wink_middleware._shared.envelope import encode_message
 
         return encode_message("rev" if kind == "revoke" else "inv", d)
 
@@ -164,7 +164,7 @@ class SharedTierBase:
 
         Messages are hints: a forged one can at worst evict an entry here, never admit a token.
         """
-        from wink_middleware._shared_protocol import decode_message
+        from wink_middleware._shared.envelope import decode_message
 
         decoded = decode_message(data)
         if decoded is None:

@@ -11,12 +11,10 @@ import binascii
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from wink_middleware._exceptions import (
-    InvalidRequest,
     TokenRejected,
     WinkBadResponse,
     WinkUnavailable,
@@ -29,7 +27,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "REJECTED_STATUSES",
     "USER_AGENT",
-    "check_token",
     "classify_response",
     "fingerprint",
     "request_body",
@@ -45,24 +42,8 @@ USER_AGENT = f"wink-middleware/{__version__}"
 REJECTED_STATUSES = frozenset({400, 401, 403, 404})
 #: Transient answers: retried, never cached.
 _UNAVAILABLE_STATUSES = frozenset({408, 429})
-_B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
 _RETRY_AFTER_MAX = 300
 DEFAULT_RETRY_AFTER = 5
-
-
-def check_token(raw: bytes, max_length: int, what: str = "bearer token") -> bytes:
-    """The token rule, for every source and for ``verify()``: RFC 6750 ``b64token``, bounded length.
-
-    Raises :class:`InvalidRequest` naming ``what`` (e.g. ``"session cookie"``) when ``raw`` is empty,
-    longer than ``max_length`` bytes, or not a b64token; returns ``raw`` otherwise.
-    """
-    if not raw:
-        raise InvalidRequest(f"the {what} is empty")
-    if len(raw) > max_length:
-        raise InvalidRequest(f"the {what} is longer than {max_length} bytes")
-    if _B64TOKEN.fullmatch(raw) is None:
-        raise InvalidRequest(f"the {what} is malformed")
-    return raw
 
 
 def fingerprint(raw: bytes) -> str:

@@ -1,6 +1,6 @@
 """SyncSharedTier: the shared tier's I/O on ``redis.Redis``, for :class:`WinkVerifier` (threads).
 
-The sync twin of :mod:`wink_middleware._shared_async`: the same rules (in ``_shared_tier`` and
+The sync twin of :mod:`wink_middleware._shared.async_tier`: the same rules (in ``_shared_tier`` and
 ``_shared_protocol``), with the listener in a daemon thread started lazily, and again in a process
 forked after it started (gunicorn ``--preload``). Redis commands are bounded by the client's socket
 timeouts (``redis_timeout`` on a client built from ``redis_url``; set them on a client you pass).
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Miss, VerifierCore
-from wink_middleware._shared_entry import SharedEntry
-from wink_middleware._shared_tier import (
+from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._shared.entry import SharedEntry
+from wink_middleware._shared.tier import (
     PING_GRACE,
     PING_INTERVAL,
     POLL_INTERVAL,
@@ -137,7 +137,7 @@ class SyncSharedTier(SharedTierBase):
     def acquire(self, miss: Miss) -> str | None:
         """The lease's value if this process won it, ``None`` if another holds it; raises
         :class:`SharedTierDown` when Redis cannot say."""
-        from wink_middleware._shared_protocol import lease_value
+        from wink_middleware._shared.envelope import lease_value
 
         value = lease_value()
         key = self.keys.lease_key(miss.key)
@@ -147,7 +147,7 @@ class SyncSharedTier(SharedTierBase):
 
     def release(self, miss: Miss, lease: str) -> None:
         """Give the lease back, if it is still ours (compare-and-delete)."""
-        from wink_middleware._shared_protocol import RELEASE_SCRIPT
+        from wink_middleware._shared.envelope import RELEASE_SCRIPT
 
         key = self.keys.lease_key(miss.key)
         with contextlib.suppress(SharedTierDown):
@@ -155,7 +155,7 @@ class SyncSharedTier(SharedTierBase):
 
     def announce(self, miss: Miss, kind: str) -> None:
         """Wake the processes waiting on this token's lease: ``fill`` or ``fail``."""
-        from wink_middleware._shared_protocol import encode_message
+        from wink_middleware._shared.envelope import encode_message
 
         message = encode_message("fill" if kind == "fill" else "fail", miss.key)
         with contextlib.suppress(SharedTierDown):

@@ -1,7 +1,7 @@
 """The HTTP client to Wink: one pooled httpx client per verifier, capped body reads, error mapping.
 
 The two ``post`` functions are the only I/O of verification; they return ``(status, headers, body)``
-for :func:`wink_middleware._protocol.classify_response` to judge. ``body`` is ``None`` when it was not
+for :func:`wink_middleware._engine.protocol.classify_response` to judge. ``body`` is ``None`` when it was not
 read (a non-2xx answer) or when it passed ``MAX_BODY_BYTES``.
 """
 
@@ -17,8 +17,8 @@ import httpcore
 import httpx
 
 from wink_middleware._config import WinkConfig
+from wink_middleware._engine.protocol import MAX_BODY_BYTES, request_headers
 from wink_middleware._exceptions import WinkBadResponse, WinkUnavailable
-from wink_middleware._protocol import MAX_BODY_BYTES, request_headers
 
 __all__ = [
     "Answer",

@@ -2,7 +2,7 @@
 
 Rules (RFC 6750): no credentials or another scheme is *missing*; ``Bearer`` with an empty, oversize or
 ill-formed credential, or several Authorization headers, is an *invalid request*. The length and
-b64token rule is :func:`~wink_middleware._protocol.check_token`, the one every source and
+b64token rule is :func:`~wink_middleware._token_rule.check_token`, the one every source and
 ``verify()`` use.
 """
 
@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl
 
 from wink_middleware._config import WinkConfig
 from wink_middleware._exceptions import InvalidRequest, MissingToken
-from wink_middleware._protocol import check_token
-from wink_middleware._request import RequestView
+from wink_middleware._routing.view import RequestView
+from wink_middleware._token_rule import check_token
 
 __all__ = ["TokenExtractor"]
 

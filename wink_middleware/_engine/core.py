@@ -12,7 +12,9 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wink_middleware._cache import (
+from wink_middleware._clock import Clock, SystemClock
+from wink_middleware._config import WinkConfig
+from wink_middleware._engine.cache import (
     MemoryCache,
     Negative,
     NullCache,
@@ -20,8 +22,15 @@ from wink_middleware._cache import (
     ProfileCache,
     ThreadSafeMemoryCache,
 )
-from wink_middleware._clock import Clock, SystemClock
-from wink_middleware._config import WinkConfig
+from wink_middleware._engine.protocol import (
+    claim_exp,
+    classify_response,
+    fingerprint,
+    precheck,
+    request_body,
+    unverified_claims,
+)
+from wink_middleware._engine.resilience import CircuitBreaker, RetryPlan
 from wink_middleware._events import (
     BREAKER,
     CACHE,
@@ -45,16 +54,6 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._logging import fields, logger
 from wink_middleware._profile import WinkProfile
-from wink_middleware._protocol import (
-    check_token,
-    claim_exp,
-    classify_response,
-    fingerprint,
-    precheck,
-    request_body,
-    unverified_claims,
-)
-from wink_middleware._resilience import CircuitBreaker, RetryPlan
 from wink_middleware._session_protocol import (
     WinkSession,
     classify_session_response,
@@ -63,11 +62,12 @@ from wink_middleware._session_protocol import (
     session_headers,
 )
 from wink_middleware._session_urls import UrlError, check_url
-from wink_middleware._shared_entry import SharedEntry
+from wink_middleware._shared.entry import SharedEntry
+from wink_middleware._token_rule import check_token
 
 if TYPE_CHECKING:
-    from wink_middleware._shared_tier import SharedTierBase
-from wink_middleware._stats import VerifierStats
+    from wink_middleware._shared.tier import SharedTierBase
+from wink_middleware._engine.stats import VerifierStats
 
 __all__ = [
     "REVOKED",

@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from wink_middleware._exceptions import WinkBadResponse
 from wink_middleware._profile import WinkProfile
-from wink_middleware._shared_entry import EntryKind, SharedEntry
+from wink_middleware._shared.entry import EntryKind, SharedEntry
 
 __all__ = [
     "RELEASE_SCRIPT",

@@ -6,19 +6,19 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
-from wink_middleware._adapter import Adapter
+from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
-from wink_middleware._engine import Miss
+from wink_middleware._engine.core import Miss
+from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._logging import logger
-from wink_middleware._policy import Access
 from wink_middleware._profile import WinkProfile
-from wink_middleware._request import RequestView
-from wink_middleware._responses import outcome_event, render
+from wink_middleware._routing.policy import Access
+from wink_middleware._routing.responses import outcome_event, render
+from wink_middleware._routing.view import RequestView
 from wink_middleware._session_route import CreateSession
-from wink_middleware._sync_verifier import WinkVerifier
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
-from wink_middleware._engine import VerifierBase
+from wink_middleware._engine.core import VerifierBase
 from wink_middleware._events import REQUEST, SESSION
 from wink_middleware._exceptions import WinkConfigError
-from wink_middleware._policy import PathPolicy
+from wink_middleware._routing.policy import PathPolicy
+from wink_middleware._routing.tokens import TokenExtractor
 from wink_middleware._session_route import SessionRoute
-from wink_middleware._tokens import TokenExtractor
 
 __all__ = ["Adapter"]
 

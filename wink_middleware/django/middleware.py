@@ -1,90 +1,41 @@
-"""Django and Django REST framework: ``WinkAuthenticationMiddleware``, ``WinkBackend``,
-``WinkAuthentication``.
-
-```python
-# settings.py
-MIDDLEWARE = [
-    ...,
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "wink_middleware.django.WinkAuthenticationMiddleware",
-]
-AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
-WINK = {"public_paths": ["/health", "/admin/*"]}  # WinkConfig fields, over WINK_* variables
-```
-
-The middleware makes the decisions of :class:`~wink_middleware.WinkWSGIMiddleware` and
-:class:`~wink_middleware.WinkMiddleware` with the same path policy, token rules, verifier API and
-error rendering: a refused request gets the same status, ``WWW-Authenticate`` challenge, JSON body
-and ``Retry-After``. It runs sync (WSGI) or async (ASGI, never blocking the event loop). A verified
-request gets ``request.wink`` (the :class:`~wink_middleware.WinkProfile`; also what
-``get_profile(request)`` returns) and ``request.user``, the Django user whose username is the
-winkToken, found or created by :class:`WinkBackend` for this request only (no session login: a
-bearer token is sent with every request). An anonymous request (a path without a token, see
-``optional_paths``) gets ``request.wink = None`` and, on an optional path, ``AnonymousUser``; a
-public path (and a CORS preflight) leaves ``request.user`` as the session made it.
-
-``WinkAuthentication`` is a DRF authentication class over the same settings and verifier.
-"""
+"""``WinkAuthenticationMiddleware``, the Django middleware (sync and async), and what one
+``settings.WINK`` builds for it and for ``WinkAuthentication``."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-try:
-    from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-    from django.conf import settings
-    from django.contrib.auth import aauthenticate, authenticate
-    from django.core.signals import setting_changed
-    from django.http import HttpResponse
-except ImportError as exc:
-    raise ImportError(
-        "wink_middleware.django needs Django, which is not installed: pip install django"
-    ) from exc
-try:
-    from rest_framework.exceptions import (
-        APIException as _APIException,
-    )
-    from rest_framework.exceptions import (
-        NotAuthenticated as _NotAuthenticated,
-    )
-except ImportError:  # DRF is optional: only WinkAuthentication needs it, and DRF calls it
-    _APIException = Exception
-    _NotAuthenticated = None
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.contrib.auth import aauthenticate, authenticate
+from django.core.signals import setting_changed
+from django.http import HttpResponse
 
-from wink_middleware._async_verifier import AsyncWinkVerifier
+from wink_middleware._adapters.wsgi import environ_view
 from wink_middleware._config import WinkConfig, resolve_config
-from wink_middleware._engine import Miss
+from wink_middleware._engine.async_verifier import AsyncWinkVerifier
+from wink_middleware._engine.core import Miss
+from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._events import SESSION
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     MissingToken,
     WinkConfigError,
-    WinkUnavailable,
 )
 from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
-from wink_middleware._policy import Access, PathPolicy
 from wink_middleware._profile import WinkProfile
-from wink_middleware._request import RequestView
-from wink_middleware._responses import ErrorResponse, render
+from wink_middleware._routing.policy import Access, PathPolicy
+from wink_middleware._routing.responses import ErrorResponse, render
+from wink_middleware._routing.tokens import TokenExtractor
+from wink_middleware._routing.view import RequestView
 from wink_middleware._session_protocol import WinkSession
 from wink_middleware._session_route import CreateSession, SessionRoute
-from wink_middleware._sync_verifier import WinkVerifier
-from wink_middleware._tokens import TokenExtractor
-from wink_middleware._wsgi import environ_view
 
-__all__ = [
-    "WinkAPIException",
-    "WinkAuthentication",
-    "WinkAuthenticationMiddleware",
-    "WinkBackend",  # noqa: F822 (built on first access: see __getattr__)
-    "exception_handler",
-]
+__all__ = ["WinkAuthenticationMiddleware"]
 
 _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
@@ -398,121 +349,3 @@ def _http_response(rendered: ErrorResponse, *, head: bool = False) -> Any:
     return HttpResponse(
         b"" if head else rendered.body, status=rendered.status, headers=rendered.headers
     )
-
-
-# -- the authentication backend --------------------------------------------------------------------
-
-
-@functools.cache
-def _backend() -> type:
-    # django.contrib.auth.backends reads the user model when imported, so it needs the app
-    # registry; importing wink_middleware.django must not.
-    from django.contrib.auth.backends import RemoteUserBackend
-
-    class WinkBackend(RemoteUserBackend):  # type: ignore[misc, unused-ignore]
-        """Django users for Wink: ``authenticate(request, remote_user=<winkToken>)`` returns the
-        user whose username is the winkToken, created on first sight.
-
-        Put ``"wink_middleware.django.WinkBackend"`` in ``AUTHENTICATION_BACKENDS``. Subclass it
-        and override ``configure_user(request, user, created)`` to fill in names from
-        ``request.wink``; set ``create_unknown_user = False`` to admit known users only.
-        """
-
-    WinkBackend.__module__ = __name__
-    WinkBackend.__qualname__ = "WinkBackend"
-    return WinkBackend
-
-
-def __getattr__(name: str) -> Any:
-    if name == "WinkBackend":
-        return _backend()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- Django REST framework -------------------------------------------------------------------------
-
-
-class WinkAPIException(_APIException):  # type: ignore[misc, unused-ignore]
-    """A Wink refusal as DRF answers it: the middleware's status, body and headers.
-
-    ``detail`` is the middleware's JSON body (``{"error": ..., "error_description": ...}``), which
-    DRF's default exception handler sends as is, with ``auth_header`` as ``WWW-Authenticate`` (400
-    and 401) and ``wait`` as ``Retry-After`` (503). ``error`` is the :class:`AuthenticationFailed`.
-    With :func:`exception_handler`, the answer is the middleware's byte for byte.
-    """
-
-    def __init__(self, error: AuthenticationFailed, realm: str) -> None:
-        rendered = render(error, realm)
-        super().__init__(json.loads(rendered.body), error.error or "missing_token")
-        self.status_code = rendered.status
-        self.error = error
-        self.rendered = rendered
-        headers = dict(rendered.headers)
-        self.auth_header = headers.get("WWW-Authenticate")
-        self.wait = error.retry_after if isinstance(error, WinkUnavailable) else None
-
-
-class WinkAuthentication:
-    """Django REST framework authentication with Wink bearer tokens.
-
-    ``authentication_classes = [WinkAuthentication]`` (or ``DEFAULT_AUTHENTICATION_CLASSES``):
-    ``authenticate()`` returns ``(user, profile)``, so ``request.user`` is the :class:`WinkBackend`
-    user and ``request.auth`` the :class:`~wink_middleware.WinkProfile`. When
-    :class:`WinkAuthenticationMiddleware` verified the request, its answer is reused; otherwise
-    (a public path, no middleware) the token is verified here, with the same settings and verifier.
-    No token: ``None`` (DRF's permissions then answer 401 with the ``Bearer`` challenge). A refused
-    token or an outage raises :class:`WinkAPIException`.
-    """
-
-    def authenticate(self, request: Any) -> tuple[Any, WinkProfile] | None:
-        """``(user, profile)``, ``None`` without a token, or raise :class:`WinkAPIException`."""
-        django_request = getattr(request, "_request", request)
-        wink = _wink()
-        remote_user = wink.config.remote_user
-        profile = getattr(django_request, "wink", None)
-        if isinstance(profile, WinkProfile):
-            return (django_request.user if remote_user else profile), profile
-        if getattr(django_request, "wink_error", None) is not None:
-            return None  # the middleware let a refused token in anonymous (anonymous_on_invalid)
-        verifier = wink.verifier
-        try:
-            found = verifier.lookup(wink.tokens.extract(wink.view(django_request)))
-            profile = verifier.resolve(found) if type(found) is Miss else cast(WinkProfile, found)
-        except MissingToken:
-            return None
-        except AuthenticationFailed as exc:
-            raise WinkAPIException(exc, wink.config.realm) from exc
-        django_request.wink = django_request.META[WSGI_KEY] = profile
-        if not remote_user:
-            return profile, profile
-        user = authenticate(django_request, remote_user=profile.wink_token)
-        return (_anonymous_user() if user is None else user), profile
-
-    def authenticate_header(self, request: Any) -> str:
-        """The ``Bearer realm="..."`` challenge: DRF answers 401 (not 403) without credentials."""
-        return _wink().challenge
-
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """DRF exception handler that answers Wink's refusals exactly as the middleware does.
-
-    ``REST_FRAMEWORK = {"EXCEPTION_HANDLER": "wink_middleware.django.exception_handler"}``: a
-    :class:`WinkAPIException` gets the middleware's response byte for byte (``Cache-Control:
-    no-store`` included), and DRF's "not authenticated" on a view whose first authentication
-    class is :class:`WinkAuthentication` becomes the middleware's ``missing_token`` 401. Anything
-    else goes to DRF's own handler.
-    """
-    from rest_framework.views import (
-        exception_handler as drf_exception_handler,
-    )
-    from rest_framework.views import set_rollback
-
-    if _NotAuthenticated is not None and isinstance(exc, _NotAuthenticated):
-        authenticators = getattr(context.get("request"), "authenticators", None) or ()
-        if authenticators and isinstance(authenticators[0], WinkAuthentication):
-            exc = WinkAPIException(MissingToken(), _wink().config.realm)
-    if isinstance(exc, WinkAPIException):
-        set_rollback()  # as DRF's handler does (ATOMIC_REQUESTS)
-        request = context.get("request")
-        return _http_response(exc.rendered, head=getattr(request, "method", None) == "HEAD")
-    return drf_exception_handler(exc, context)

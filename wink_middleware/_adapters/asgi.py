@@ -8,16 +8,16 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wink_middleware._adapter import Adapter
-from wink_middleware._async_verifier import AsyncWinkVerifier
+from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
-from wink_middleware._engine import Miss
+from wink_middleware._engine.async_verifier import AsyncWinkVerifier
+from wink_middleware._engine.core import Miss
 from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._logging import logger
-from wink_middleware._policy import Access
-from wink_middleware._request import RequestView
-from wink_middleware._responses import outcome_event, render, websocket_close_code
+from wink_middleware._routing.policy import Access
+from wink_middleware._routing.responses import outcome_event, render, websocket_close_code
+from wink_middleware._routing.view import RequestView
 from wink_middleware._session_route import CreateSession
 
 __all__ = ["WinkMiddleware"]

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
+from wink_middleware._engine.stats import VerifierStats
 from wink_middleware._exceptions import WinkUnavailable
 from wink_middleware._logging import logger
-from wink_middleware._stats import VerifierStats
 
 __all__ = ["CircuitBreaker", "RetryPlan"]
 

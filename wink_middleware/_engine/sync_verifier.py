@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from wink_middleware._cache import ProfileCache
-from wink_middleware._client import make_sync_client, sync_post, translate
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
+from wink_middleware._engine.cache import ProfileCache
+from wink_middleware._engine.client import make_sync_client, sync_post, translate
+from wink_middleware._engine.core import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 from wink_middleware._session_protocol import WinkSession
-from wink_middleware._shared_tier import fleet_steps, fleet_verification
+from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
-    from wink_middleware._shared_sync import SyncSharedTier
+    from wink_middleware._shared.sync_tier import SyncSharedTier
 
 __all__ = ["WinkVerifier"]
 
@@ -69,7 +69,7 @@ class WinkVerifier(VerifierBase):
         super().__init__(config, clock=clock, cache=cache)
         self._shared: SyncSharedTier | None = None
         if redis is not None or config.redis_url is not None:
-            from wink_middleware._shared_sync import SyncSharedTier
+            from wink_middleware._shared.sync_tier import SyncSharedTier
 
             self._tier = self._shared = SyncSharedTier(config, self._core, redis)
         self._client = client

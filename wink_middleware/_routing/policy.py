@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from enum import IntEnum
 
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
-from wink_middleware._request import RequestView
+from wink_middleware._routing.view import RequestView
 
 __all__ = ["Access", "PathPolicy"]
 

@@ -1,6 +1,6 @@
 """AsyncSharedTier: the shared tier's I/O on ``redis.asyncio``, for :class:`AsyncWinkVerifier`.
 
-Every rule lives in :mod:`wink_middleware._shared_tier` and :mod:`wink_middleware._shared_protocol`;
+Every rule lives in :mod:`wink_middleware._shared.tier` and :mod:`wink_middleware._shared.envelope`;
 this module sends the commands, bounds each by ``redis_timeout``, waits for wake-ups and runs the
 invalidation listener task. Redis is an optimisation, never a gate: every failure here is logged,
 counted and answered as "the tier had nothing", so the verifier carries on as without it.
@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine import Miss, VerifierCore
-from wink_middleware._shared_entry import SharedEntry
-from wink_middleware._shared_tier import (
+from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._shared.entry import SharedEntry
+from wink_middleware._shared.tier import (
     PING_GRACE,
     PING_INTERVAL,
     POLL_INTERVAL,
@@ -134,7 +134,7 @@ class AsyncSharedTier(SharedTierBase):
     async def acquire(self, miss: Miss) -> str | None:
         """Try to take the token's lease: its value if this process won, ``None`` if another holds
         it. Raises :class:`SharedTierDown` when Redis cannot say (the caller asks Wink itself)."""
-        from wink_middleware._shared_protocol import lease_value
+        from wink_middleware._shared.envelope import lease_value
 
         value = lease_value()
         key = self.keys.lease_key(miss.key)
@@ -144,7 +144,7 @@ class AsyncSharedTier(SharedTierBase):
 
     async def release(self, miss: Miss, lease: str) -> None:
         """Give the lease back, if it is still ours (compare-and-delete)."""
-        from wink_middleware._shared_protocol import RELEASE_SCRIPT
+        from wink_middleware._shared.envelope import RELEASE_SCRIPT
 
         key = self.keys.lease_key(miss.key)
         with contextlib.suppress(SharedTierDown):
@@ -152,7 +152,7 @@ class AsyncSharedTier(SharedTierBase):
 
     async def announce(self, miss: Miss, kind: str) -> None:
         """Wake the processes waiting on this token's lease: ``fill`` or ``fail``."""
-        from wink_middleware._shared_protocol import encode_message
+        from wink_middleware._shared.envelope import encode_message
 
         message = encode_message("fill" if kind == "fill" else "fail", miss.key)
         with contextlib.suppress(SharedTierDown):

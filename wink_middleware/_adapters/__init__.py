@@ -1,0 +1,3 @@
+"""The adapters: the ASGI and WSGI middlewares, doing their server's I/O around routing and the
+engine.
+"""
