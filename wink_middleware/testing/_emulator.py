@@ -356,6 +356,11 @@ class WinkEmulator:
         self._oidc.add(profile)
         return WinkProfile.from_wink(profile)
 
+    @property
+    def users(self) -> tuple[WinkProfile, ...]:
+        """The users of the sign-in page, in the order they were added."""
+        return tuple(WinkProfile.from_wink(u.profile) for u in self._oidc.all_users())
+
     def rotate_signing_key(self) -> str:
         """Sign the sign-in's tokens with a new RS256 key from now on; the old keys stay in the JWKS.
         Returns the new key's ``kid``."""

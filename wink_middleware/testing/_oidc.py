@@ -182,6 +182,11 @@ class OidcProvider:
             self.users[profile["winkToken"]] = user
         return user
 
+    def all_users(self) -> list[User]:
+        """Every user, in the order they were added."""
+        with self._lock:
+            return list(self.users.values())
+
     def tags(self) -> set[str]:
         """The winkTags in use."""
         with self._lock:
@@ -363,7 +368,7 @@ class OidcProvider:
             self._logins[login_id] = _Login(
                 redirect_uri, state, nonce, challenge, mode, session[1], now + 1800
             )
-            users = list(self.users.values())
+        users = self.all_users()
         action = f"{self.issuer(request)}/login-actions/authenticate"
         return _signin_page(action, login_id, users, redirect_origin)
 
