@@ -12,8 +12,10 @@ from wink_middleware._config import WinkConfig
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.core import Miss
+from wink_middleware._engine.session_protocol import WinkSession
 from wink_middleware._engine.stats import VerifierStats
 from wink_middleware._engine.sync_verifier import WinkVerifier
+from wink_middleware._events import Observer, WinkEvent
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     InsufficientScope,
@@ -29,7 +31,6 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._get_profile import get_profile, require_profile
 from wink_middleware._profile import WinkProfile
-from wink_middleware._session_protocol import WinkSession
 from wink_middleware._version import __version__
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidRequest",
     "Miss",
     "MissingToken",
+    "Observer",
     "ProfileCache",
     "RateLimited",
     "SystemClock",
@@ -50,6 +52,7 @@ __all__ = [
     "WinkConfigError",
     "WinkCredentialsRejected",
     "WinkError",
+    "WinkEvent",
     "WinkMiddleware",
     "WinkProfile",
     "WinkSession",

@@ -529,14 +529,17 @@ def _library_logs(verbose: bool) -> Iterator[None]:
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
-        logger.handlers, logger.level = [handler], logging.DEBUG
+        # setLevel, not an assignment: the logger caches isEnabledFor() until setLevel clears it.
+        logger.handlers = [handler]
+        logger.setLevel(logging.DEBUG)
     else:
         logger.handlers = [logging.NullHandler()]
     logger.propagate = False
     try:
         yield
     finally:
-        logger.handlers, logger.propagate, logger.level = saved[0], saved[1], saved[2]
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -604,7 +607,8 @@ def _run_session(args: argparse.Namespace) -> int:
         except WinkConfigError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
         except InvalidRequest as exc:
-            raise CliError(f"{exc.description.replace('_url', '-url', 1)}", EXIT_USAGE) from None
+            # The URL rule names return_url / cancel_url: here they are options.
+            raise CliError("--" + exc.description.replace("_url", "-url", 1), EXIT_USAGE) from None
         except WinkCredentialsRejected as exc:
             raise CliError(
                 f"Wink refused the credentials: {exc.description} ({exchange.describe()})"

@@ -44,6 +44,11 @@ async def awhoami(request: HttpRequest) -> JsonResponse:
     return _seen(request, await request.auser())
 
 
+def profile_only(request: HttpRequest) -> JsonResponse:
+    """A view that reads the Wink profile and never the Django user."""
+    return JsonResponse({"wink": None if request.wink is None else request.wink.wink_token})
+
+
 def cors(request: HttpRequest) -> JsonResponse:
     """A method-agnostic view that answers CORS (and serves content to any method)."""
     response = JsonResponse({"secret": "content"})
@@ -77,6 +82,7 @@ urlpatterns = [
     path("health", whoami),
     path("feed", whoami),
     path("cors", cors),
+    path("profile", profile_only),
     path("api/me", Me.as_view()),
     path("api/public/me", Me.as_view()),
     path("api/public/strict/me", StrictMe.as_view()),

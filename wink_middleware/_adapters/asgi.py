@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import Unpack, cast
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
@@ -11,28 +11,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
-from wink_middleware._engine.core import Miss
-from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._logging import logger
-from wink_middleware._routing.policy import Access
-from wink_middleware._routing.responses import outcome_event, render, websocket_close_code
+from wink_middleware._routing.gate import (
+    ANONYMOUS,
+    CREATE_SESSION,
+    PENDING,
+    PREFLIGHT,
+    PUBLIC,
+    SESSION_ANSWER,
+    Outcome,
+)
+from wink_middleware._routing.responses import render, websocket_close_code
 from wink_middleware._routing.view import RequestView
-from wink_middleware._session_route import CreateSession
 
 __all__ = ["WinkMiddleware"]
 
 
-_PROTECTED = Access.PROTECTED
-_OPTIONAL = Access.OPTIONAL
-_PUBLIC = Access.PUBLIC
-_PREFLIGHT = Access.PREFLIGHT
 _AUTHENTICATED = ("authenticated",)
-_PUBLIC_EVENT = REQUEST_EVENTS["public"]
-_PREFLIGHT_EVENT = REQUEST_EVENTS["preflight"]
-_MISSING_EVENT = REQUEST_EVENTS["missing"]
-_ANONYMOUS_EVENT = REQUEST_EVENTS["anonymous"]
-_AUTHENTICATED_EVENT = REQUEST_EVENTS["authenticated"]
 
 
 class WinkMiddleware(Adapter[AsyncWinkVerifier]):
@@ -73,107 +69,80 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
 
         # For integrations that answer in the middleware's name (wink_middleware.fastapi).
         scope["wink.realm"] = self._realm
+        # The root_path is stripped here alone: routing matches paths as the app sees them.
+        path = scope["path"]
+        root_path = scope.get("root_path")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :] or "/"
         method = scope.get("method", "GET")
-        if method != "OPTIONS" and self._plain:
-            # The common request, read here rather than in _view(): only the path and
-            # Authorization matter (saves a call on every request).
-            path = scope["path"]
-            root_path = scope.get("root_path")
-            if root_path and path.startswith(root_path):
-                path = path[len(root_path) :] or "/"
-            if path == self._session_path and scope_type == "http":
-                await self._session(scope, send, method, path, False)
-                return
+        if self._plain and method != "OPTIONS" and path != self._session_path:
+            # The common request: only the path and Authorization matter (read inline: saves a
+            # call on every request).
             view = RequestView(
                 path,
                 method,
                 [value for name, value in scope["headers"] if name == b"authorization"],
             )
-            # Not a preflight: without any pattern the policy's answer is known (saves a call).
-            access = _PROTECTED if self._protects_every_path else self._access(view)
         else:
-            view = self._view(scope)
-            if (
-                view.path == self._session_path
-                and scope_type == "http"
-                and await self._session(scope, send, method, view.path, view.preflight)
-            ):
+            view = self._view(scope, path, method)
+        decided = self._decide(view)
+        if type(decided) is Outcome:
+            outcome = decided
+            if outcome.kind is PENDING:
+                try:
+                    decided = self._resolved(await self._resolve(outcome.miss))
+                except AuthenticationFailed as exc:
+                    decided = self._failed(outcome.access, exc)
+            if type(decided) is Outcome:
+                await self._not_admitted(decided, view, scope, receive, send)
                 return
-            access = self._access(view)
-        emit = self._emit
-        if access is _PUBLIC:
+        if view.subprotocols:
+            _drop_token(scope, self._marker)
+        scope["wink"] = scope["user"] = decided
+        scope["auth"] = AuthCredentials(_AUTHENTICATED)
+        await self.app(scope, receive, send)
+
+    async def _not_admitted(
+        self, outcome: Outcome, view: RequestView, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The I/O of a request the gate did not admit: pass it on unchecked or anonymous, or deny."""
+        kind = outcome.kind
+        if kind is PUBLIC:
             _anonymous(scope)
-            if emit is not None:
-                emit(_PUBLIC_EVENT)
             await self.app(scope, receive, send)
-            return
-        if access is _PREFLIGHT:
-            if emit is not None:
-                emit(_PREFLIGHT_EVENT)
+        elif kind is PREFLIGHT:
             await self._preflight(scope, receive, send)
-            return
-        try:
-            token = self._extract(view)
-            profile = self._lookup(token)
-            if type(profile) is Miss:
-                profile = await self._resolve(profile)
-        except AuthenticationFailed as exc:
-            if not self._continues_anonymous(access, exc):
-                if emit is not None:
-                    emit(outcome_event(exc))
-                await self._deny(scope, receive, send, exc)
-                return
-            if emit is not None:
-                emit(_ANONYMOUS_EVENT)
+        elif kind is SESSION_ANSWER or kind is CREATE_SESSION:
+            await self._session(outcome, send)
+        elif kind is ANONYMOUS:
             if view.subprotocols:
                 _drop_token(scope, self._marker)
             _anonymous(scope, replace=True)
-            if type(exc) is not MissingToken:
-                scope["wink.error"] = exc  # anonymous_on_invalid: the page can say why
+            if outcome.error is not None:
+                scope["wink.error"] = outcome.error  # anonymous_on_invalid: the page can say why
             await self.app(scope, receive, send)
-            return
-        if view.subprotocols:
-            _drop_token(scope, self._marker)
-        scope["wink"] = scope["user"] = profile
-        scope["auth"] = AuthCredentials(_AUTHENTICATED)
-        if emit is not None:
-            emit(_AUTHENTICATED_EVENT)
-        await self.app(scope, receive, send)
-
-    async def _session(
-        self, scope: Scope, send: Send, method: str, path: str, preflight: bool
-    ) -> bool:
-        """Answer the session route; ``False`` when it leaves the request to the policy (a CORS
-        preflight the preflight rule passes)."""
-        route = self._session_route
-        assert route is not None  # the path matched session_path, which is set
-        query = scope.get("query_string", b"").decode("latin-1")
-        decision = route.decide(method, path, query, preflight=preflight)
-        if decision is None:
-            return False
-        if isinstance(decision, CreateSession):
-            try:
-                session = await self.verifier.create_session(
-                    decision.return_url, decision.cancel_url
-                )
-            except AuthenticationFailed as exc:
-                answer = route.failed(exc)
-            else:
-                answer = route.created(session)
         else:
-            answer = decision
+            await self._deny(scope, receive, send, cast(AuthenticationFailed, outcome.error))
+
+    async def _session(self, outcome: Outcome, send: Send) -> None:
+        """The session route's I/O: create the session it asks for, send its answer."""
+        answer = outcome.answer
+        command = outcome.command
+        if command is not None:
+            try:
+                session = await self.verifier.create_session(command.return_url, command.cancel_url)
+            except AuthenticationFailed as exc:
+                answer = self._gate.session_failed(exc)
+            else:
+                answer = self._gate.session_created(session)
+        assert answer is not None
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers}
         )
         await send({"type": "http.response.body", "body": answer.body})
-        return True
 
-    def _view(self, scope: Scope) -> RequestView:
+    def _view(self, scope: Scope, path: str, method: str) -> RequestView:
         """What routing reads of this request, in one pass over its headers."""
-        path = scope["path"]
-        root_path = scope.get("root_path")
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :] or "/"
         authorization = []
         cookies: list[str] = []
         origin = request_method = False
@@ -186,12 +155,13 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
                 origin = True
             elif name == b"access-control-request-method":
                 request_method = True
-        view = RequestView(path, scope.get("method", "GET"), authorization)
+        view = RequestView(path, method, authorization)
         view.cors(origin, request_method)
         if self._read_cookies:
             view.cookies = cookies
-        if self._read_query:
+        if self._read_query or path == self._session_path:
             view.query = scope.get("query_string", b"").decode("latin-1")
+            view.websocket = scope["type"] == "websocket"
         if self._read_subprotocols and scope["type"] == "websocket":
             view.subprotocols = scope.get("subprotocols") or None
         return view

@@ -1,16 +1,15 @@
-"""What both middlewares set up the same way: config, verifier, path policy and token rules."""
+"""What both middlewares set up the same way: config, verifier and the request gate."""
 
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
 from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
-from wink_middleware._engine.core import VerifierBase
+from wink_middleware._engine.core import Miss, VerifierBase
 from wink_middleware._events import REQUEST, SESSION
 from wink_middleware._exceptions import WinkConfigError
-from wink_middleware._routing.policy import PathPolicy
-from wink_middleware._routing.tokens import TokenExtractor
-from wink_middleware._session_route import SessionRoute
+from wink_middleware._routing.gate import RequestGate
+from wink_middleware._routing.session import SessionRoute
 
 __all__ = ["Adapter"]
 
@@ -35,30 +34,24 @@ class Adapter(Generic[V]):
             config = resolve_config(config, options)
         self.config = config
         self.verifier: V = verifier if verifier is not None else verifier_type(config)
-        self._policy = PathPolicy(
-            config.public_paths,
-            config.optional_paths,
-            protect_preflight=config.protect_preflight,
-            anonymous_on_invalid=config.anonymous_on_invalid,
-        )
-        self._tokens = TokenExtractor(config)
-        # Bound once: the per-request path reads them (a cache hit is the verifier's lookup alone).
-        self._access = self._policy.access
-        self._protects_every_path = self._policy.protects_every_path
-        self._continues_anonymous = self._policy.continues_anonymous
-        self._extract = self._tokens.extract
-        self._lookup = self.verifier.lookup
-        self._emit = self.verifier.emitter(REQUEST)
-        self._read_cookies = config.cookie_name is not None
-        self._read_query = config.query_param is not None
-        self._read_subprotocols = config.websocket_subprotocol is not None
-        #: ``None`` without ``session_path``: then no request's path equals it.
-        self._session_path = config.session_path
-        self._session_route = (
+        # Each middleware has its own session route, and so its own rate bucket.
+        session = (
             None
             if config.session_path is None
             else SessionRoute(config, self.verifier.clock, self.verifier.emitter(SESSION))
         )
+        self._gate = gate = RequestGate(
+            config, self.verifier.lookup, Miss, self.verifier.emitter(REQUEST), session
+        )
+        # Bound once: the per-request path reads them.
+        self._decide = gate.decide
+        self._failed = gate.failed
+        self._resolved = gate.resolved
+        self._read_cookies = config.cookie_name is not None
+        self._read_query = config.query_param is not None
+        self._read_subprotocols = config.websocket_subprotocol is not None
+        #: The session route's path (``None``: no route); its requests need their query read.
+        self._session_path = config.session_path
 
 
 def _beside_verifier(base: WinkConfig, config: WinkConfig | None, options: Any) -> WinkConfig:

@@ -8,17 +8,21 @@ from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
-from wink_middleware._engine.core import Miss
 from wink_middleware._engine.sync_verifier import WinkVerifier
-from wink_middleware._events import REQUEST_EVENTS
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._logging import logger
-from wink_middleware._profile import WinkProfile
-from wink_middleware._routing.policy import Access
-from wink_middleware._routing.responses import outcome_event, render
+from wink_middleware._routing.gate import (
+    ANONYMOUS,
+    CREATE_SESSION,
+    PENDING,
+    PREFLIGHT,
+    PUBLIC,
+    SESSION_ANSWER,
+    Outcome,
+)
+from wink_middleware._routing.responses import render
 from wink_middleware._routing.view import RequestView
-from wink_middleware._session_route import CreateSession
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -26,15 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["WinkWSGIMiddleware", "environ_view"]
 
 
-_PROTECTED = Access.PROTECTED
-_OPTIONAL = Access.OPTIONAL
-_PUBLIC = Access.PUBLIC
-_PREFLIGHT = Access.PREFLIGHT
-_PUBLIC_EVENT = REQUEST_EVENTS["public"]
-_PREFLIGHT_EVENT = REQUEST_EVENTS["preflight"]
-_MISSING_EVENT = REQUEST_EVENTS["missing"]
-_ANONYMOUS_EVENT = REQUEST_EVENTS["anonymous"]
-_AUTHENTICATED_EVENT = REQUEST_EVENTS["authenticated"]
 # What an Authorization value a server did not give as text becomes: a malformed token (400).
 _UNREADABLE = b"Bearer \x7f"
 
@@ -65,70 +60,58 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self._remote_user = self.config.remote_user
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        view = environ_view(environ, self._read_cookies, self._read_query)
-        if view.path == self._session_path:
-            answered = self._session(environ, start_response, view)
-            if answered is not None:
-                return answered
-        # Not a preflight: without any pattern the policy's answer is known (saves a call).
-        if view.method != "OPTIONS" and self._protects_every_path:
-            access = _PROTECTED
-        else:
-            access = self._access(view)
-        emit = self._emit
-        if access is _PUBLIC:
-            if emit is not None:
-                emit(_PUBLIC_EVENT)
-            return self.app(environ, start_response)
-        if access is _PREFLIGHT:
-            if emit is not None:
-                emit(_PREFLIGHT_EVENT)
-            return self._preflight(environ, start_response)
-        try:
-            found = self._lookup(self._extract(view))
-            profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
-        except AuthenticationFailed as exc:
-            if not self._continues_anonymous(access, exc):
-                if emit is not None:
-                    emit(outcome_event(exc))
-                return self._deny(environ, start_response, exc)
-            if emit is not None:
-                emit(_ANONYMOUS_EVENT)
-            environ[WSGI_KEY] = None
-            if type(exc) is not MissingToken:
-                environ[WSGI_ERROR_KEY] = exc  # anonymous_on_invalid: the page can say why
-            return self.app(environ, start_response)
-        environ[WSGI_KEY] = profile
+        view = environ_view(environ, self._read_cookies, self._read_query, self._session_path)
+        decided = self._decide(view)
+        if type(decided) is Outcome:
+            outcome = decided
+            if outcome.kind is PENDING:
+                try:
+                    decided = self._resolved(self._resolve(outcome.miss))
+                except AuthenticationFailed as exc:
+                    decided = self._failed(outcome.access, exc)
+            if type(decided) is Outcome:
+                return self._not_admitted(decided, environ, start_response)
+        environ[WSGI_KEY] = decided
         if self._remote_user:
-            environ["REMOTE_USER"] = profile.wink_token
-        if emit is not None:
-            emit(_AUTHENTICATED_EVENT)
+            environ["REMOTE_USER"] = decided.wink_token
         return self.app(environ, start_response)
 
+    def _not_admitted(
+        self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The I/O of a request the gate did not admit: pass it on unchecked or anonymous, or deny."""
+        kind = outcome.kind
+        if kind is PUBLIC:
+            return self.app(environ, start_response)
+        if kind is PREFLIGHT:
+            return self._preflight(environ, start_response)
+        if kind is SESSION_ANSWER or kind is CREATE_SESSION:
+            return self._session(outcome, environ, start_response)
+        if kind is ANONYMOUS:
+            environ[WSGI_KEY] = None
+            if outcome.error is not None:
+                environ[WSGI_ERROR_KEY] = (
+                    outcome.error
+                )  # anonymous_on_invalid: the page can say why
+            return self.app(environ, start_response)
+        return self._deny(environ, start_response, cast(AuthenticationFailed, outcome.error))
+
     def _session(
-        self, environ: WSGIEnvironment, start_response: StartResponse, view: RequestView
-    ) -> Iterable[bytes] | None:
-        """Answer the session route; ``None`` when it leaves the request to the policy (a CORS
-        preflight the preflight rule passes)."""
-        route = self._session_route
-        assert route is not None  # the path matched session_path, which is set
-        query = environ.get("QUERY_STRING")
-        decision = route.decide(
-            view.method, view.path, query if type(query) is str else "", preflight=view.preflight
-        )
-        if decision is None:
-            return None
-        if isinstance(decision, CreateSession):
+        self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The session route's I/O: create the session it asks for, send its answer."""
+        answer = outcome.answer
+        command = outcome.command
+        if command is not None:
             try:
-                session = self.verifier.create_session(decision.return_url, decision.cancel_url)
+                session = self.verifier.create_session(command.return_url, command.cancel_url)
             except AuthenticationFailed as exc:
-                answer = route.failed(exc)
+                answer = self._gate.session_failed(exc)
             else:
-                answer = route.created(session)
-        else:
-            answer = decision
+                answer = self._gate.session_created(session)
+        assert answer is not None
         start_response(_status_line(answer.status), list(answer.headers))
-        return [] if view.method == "HEAD" else [answer.body]
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -193,9 +176,15 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self.verifier.close()
 
 
-def environ_view(environ: Mapping[str, Any], read_cookies: bool, read_query: bool) -> RequestView:
+def environ_view(
+    environ: Mapping[str, Any],
+    read_cookies: bool,
+    read_query: bool,
+    session_path: str | None = None,
+) -> RequestView:
     """What routing reads of a WSGI environ (or Django's ``request.META``), in PEP 3333 text and
-    the token as latin-1 bytes. Cookies and the query are read only when configured."""
+    the token as latin-1 bytes. Cookies and the query are read only when configured (the query
+    also on ``session_path``, the session route's)."""
     path = environ.get("PATH_INFO") or "/"
     if type(path) is not str:
         path = "/"
@@ -215,7 +204,7 @@ def environ_view(environ: Mapping[str, Any], read_cookies: bool, read_query: boo
     if read_cookies:
         cookie = environ.get("HTTP_COOKIE")
         view.cookies = [cookie] if type(cookie) is str else None
-    if read_query:
+    if read_query or path == session_path:
         query = environ.get("QUERY_STRING")
         view.query = query if type(query) is str else ""
     return view

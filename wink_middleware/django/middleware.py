@@ -14,13 +14,14 @@ from django.conf import settings
 from django.contrib.auth import aauthenticate, authenticate
 from django.core.signals import setting_changed
 from django.http import HttpResponse
+from django.utils.functional import SimpleLazyObject
 
 from wink_middleware._adapters.wsgi import environ_view
 from wink_middleware._config import WinkConfig, resolve_config
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._engine.core import Miss
 from wink_middleware._engine.sync_verifier import WinkVerifier
-from wink_middleware._events import SESSION
+from wink_middleware._events import REQUEST, SESSION
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     MissingToken,
@@ -28,41 +29,42 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._profile import WinkProfile
-from wink_middleware._routing.policy import Access, PathPolicy
+from wink_middleware._routing.gate import (
+    ANONYMOUS,
+    CREATE_SESSION,
+    PENDING,
+    PREFLIGHT,
+    REFUSED,
+    SESSION_ANSWER,
+    Outcome,
+    RequestGate,
+)
 from wink_middleware._routing.responses import ErrorResponse, render
-from wink_middleware._routing.tokens import TokenExtractor
+from wink_middleware._routing.session import CreateSession, SessionRoute
 from wink_middleware._routing.view import RequestView
-from wink_middleware._session_protocol import WinkSession
-from wink_middleware._session_route import CreateSession, SessionRoute
 
 __all__ = ["WinkAuthenticationMiddleware"]
 
-_PROTECTED = Access.PROTECTED
-_PUBLIC = Access.PUBLIC
-_PREFLIGHT = Access.PREFLIGHT
+_Gate = tuple[AsyncWinkVerifier, RequestGate]
 
 
 # -- what one settings.WINK builds, shared by the middleware and WinkAuthentication ---------------
 
 
 class _Wink:
-    """The config, routing and verifiers of one ``settings.WINK``."""
+    """The config, request gates and verifiers of one ``settings.WINK``."""
 
     def __init__(self, config: WinkConfig) -> None:
         self.config = config
-        self.policy = PathPolicy(
-            config.public_paths,
-            config.optional_paths,
-            protect_preflight=config.protect_preflight,
-            anonymous_on_invalid=config.anonymous_on_invalid,
-        )
-        self.tokens = TokenExtractor(config)
         self.challenge = dict(render(MissingToken(), config.realm).headers)["WWW-Authenticate"]
         self._read_cookies = config.cookie_name is not None
         self._read_query = config.query_param is not None
+        self._session_path = config.session_path
         self._lock = threading.Lock()
         self._verifier: WinkVerifier | None = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncWinkVerifier] = (
+        self._session: SessionRoute | None = None
+        self._gates: dict[str, RequestGate] = {}
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -77,29 +79,71 @@ class _Wink:
                 verifier = self._verifier
         return verifier
 
-    def async_verifier(self) -> AsyncWinkVerifier:
-        """The running event loop's verifier (an ``httpx.AsyncClient`` serves one loop only).
-
-        Every one shares the sync verifier's cache, so a token verified once is known to all.
-        """
-        loop = asyncio.get_running_loop()
-        verifier = self._async.get(loop)
-        if verifier is None:
-            cache = self.verifier.cache
+    def session_route(self) -> SessionRoute | None:
+        """The session route of this ``settings.WINK`` (one rate bucket for the process), or
+        ``None`` without ``session_path``. Only the middleware answers it, never DRF."""
+        if self.config.session_path is None:
+            return None
+        route = self._session
+        if route is None:
+            verifier = self.verifier
             with self._lock:
-                verifier = self._async.get(loop)
-                if verifier is None:
+                if self._session is None:
+                    self._session = SessionRoute(
+                        self.config, verifier.clock, verifier.emitter(SESSION)
+                    )
+                route = self._session
+        return route
+
+    def gate(self, kind: str = "middleware") -> RequestGate:
+        """The sync verifier's request gate: ``"middleware"`` routes by the path policy;
+        ``"drf"`` (WinkAuthentication on its own) and ``"drf_quiet"`` (after the middleware passed
+        the request unchecked: its ``request`` event is already out) treat every path as optional,
+        as DRF does: no token is anonymous (DRF's permissions decide), a failed one is refused."""
+        gate = self._gates.get(kind)
+        if gate is None:
+            verifier = self.verifier
+            config = self.config
+            if kind != "middleware":
+                config = config.replace(
+                    public_paths=(),
+                    optional_paths=("/*",),
+                    protect_preflight=True,
+                    anonymous_on_invalid=False,
+                )
+            emit = None if kind == "drf_quiet" else verifier.emitter(REQUEST)
+            session = self.session_route() if kind == "middleware" else None
+            gate = self._gates.setdefault(
+                kind, RequestGate(config, verifier.lookup, Miss, emit, session)
+            )
+        return gate
+
+    def async_gate(self) -> _Gate:
+        """The running event loop's verifier and its gate (an ``httpx.AsyncClient`` serves one loop
+        only). Every such verifier shares the sync verifier's cache: a token verified once is known
+        to all."""
+        loop = asyncio.get_running_loop()
+        found = self._async.get(loop)
+        if found is None:
+            cache = self.verifier.cache
+            session = self.session_route()
+            with self._lock:
+                found = self._async.get(loop)
+                if found is None:
                     # A verifier's client keeps its loop alive: drop those of finished loops.
                     for finished in [k for k in self._async if k.is_closed()]:
                         del self._async[finished]
                     verifier = AsyncWinkVerifier(self.config, cache=cache)
-                    self._async[loop] = verifier
-        return verifier
+                    gate = RequestGate(
+                        self.config, verifier.lookup, Miss, verifier.emitter(REQUEST), session
+                    )
+                    found = self._async[loop] = (verifier, gate)
+        return found
 
     def view(self, request: Any) -> RequestView:
         """What routing reads of a Django request: its ``META`` is a WSGI environ under WSGI and
         built like one under ASGI, so the WSGI middleware's reading serves both."""
-        return environ_view(request.META, self._read_cookies, self._read_query)
+        return environ_view(request.META, self._read_cookies, self._read_query, self._session_path)
 
     def close(self) -> None:
         if self._verifier is not None:
@@ -156,7 +200,10 @@ class WinkAuthenticationMiddleware:
     ``settings.WINK`` over ``WINK_*`` variables. Sync and async capable: under ASGI it verifies
     without blocking the event loop. A refused request never reaches the view. ``on_error``, if
     set, is called as ``on_error(request, exc)`` and may return the ``HttpResponse`` to send.
-    ``remote_user=False`` leaves Django's users alone: only ``request.wink`` is set.
+    ``remote_user=False`` leaves Django's users alone: only ``request.wink`` is set. With it, a
+    verified request's ``request.user`` (and ``await request.auser()``) is the :class:`WinkBackend`
+    user, looked up lazily as Django's ``AuthenticationMiddleware`` does: a view that never reads
+    it costs no database query.
     """
 
     sync_capable = True
@@ -168,131 +215,101 @@ class WinkAuthenticationMiddleware:
         config = wink.config
         self.config = config
         self._view = wink.view
-        self._access = wink.policy.access
-        self._extract = wink.tokens.extract
         self._realm = config.realm
         self._remote_user = config.remote_user
-        self._continues_anonymous = wink.policy.continues_anonymous
-        # Each middleware has its own session route (and rate bucket).
-        self._session_path = config.session_path
-        self._session_route = (
-            None
-            if config.session_path is None
-            else SessionRoute(config, wink.verifier.clock, wink.verifier.emitter(SESSION))
-        )
         self._is_async = iscoroutinefunction(get_response)
         if self._is_async:
             markcoroutinefunction(self)
         else:
-            verifier = wink.verifier
-            self._lookup = verifier.lookup
-            self._resolve = verifier.resolve
+            gate = wink.gate()
+            self._decide = gate.decide
+            self._resolved = gate.resolved
+            self._failed = gate.failed
+            self._resolve = wink.verifier.resolve
 
     def __call__(self, request: Any) -> Any:
         if self._is_async:
             return self.__acall__(request)
-        view = self._view(request)
-        if view.path == self._session_path:
-            decision = self._session_decision(request, view)
-            if isinstance(decision, CreateSession):
+        decided = self._decide(self._view(request))
+        if type(decided) is Outcome:
+            outcome = decided
+            if outcome.kind is PENDING:
                 try:
-                    session = self._wink.verifier.create_session(
-                        decision.return_url, decision.cancel_url
-                    )
+                    decided = self._resolved(self._resolve(outcome.miss))
                 except AuthenticationFailed as exc:
-                    decision = self._session_failed(exc)
-                else:
-                    decision = self._session_created(session)
-            if decision is not None:
-                return _http_response(decision, head=request.method == "HEAD")
-        access = self._access(view)
-        if access is _PUBLIC or access is _PREFLIGHT:
-            _unchecked(request)
-            response = self.get_response(request)
-            return response if access is _PUBLIC else self._preflight(request, response)
-        try:
-            found = self._lookup(self._extract(view))
-            profile = self._resolve(found) if type(found) is Miss else cast(WinkProfile, found)
-        except AuthenticationFailed as exc:
-            return self._refuse(request, access, exc) or self.get_response(request)
-        user = authenticate(request, remote_user=profile.wink_token) if self._remote_user else None
-        self._signed_in(request, profile, user)
+                    decided = self._failed(outcome.access, exc)
+            if type(decided) is Outcome:
+                if decided.kind is REFUSED:
+                    return self._deny(request, cast(AuthenticationFailed, decided.error))
+                if decided.kind is SESSION_ANSWER or decided.kind is CREATE_SESSION:
+                    return self._session(request, decided)
+                self._not_admitted(request, decided)
+                response = self.get_response(request)
+                return self._preflight(request, response) if decided.kind is PREFLIGHT else response
+        self._signed_in(request, decided)
         return self.get_response(request)
 
     async def __acall__(self, request: Any) -> Any:
-        view = self._view(request)
-        if view.path == self._session_path:
-            decision = self._session_decision(request, view)
-            if isinstance(decision, CreateSession):
+        verifier, gate = self._wink.async_gate()
+        decided = gate.decide(self._view(request))
+        if type(decided) is Outcome:
+            outcome = decided
+            if outcome.kind is PENDING:
                 try:
-                    session = await self._wink.async_verifier().create_session(
-                        decision.return_url, decision.cancel_url
-                    )
+                    decided = gate.resolved(await verifier.resolve(outcome.miss))
                 except AuthenticationFailed as exc:
-                    decision = self._session_failed(exc)
-                else:
-                    decision = self._session_created(session)
-            if decision is not None:
-                return _http_response(decision, head=request.method == "HEAD")
-        access = self._access(view)
-        if access is _PUBLIC or access is _PREFLIGHT:
-            _unchecked(request)
-            response = await self.get_response(request)
-            return response if access is _PUBLIC else self._preflight(request, response)
-        verifier = self._wink.async_verifier()
-        try:
-            found = verifier.lookup(self._extract(view))
-            if type(found) is Miss:
-                profile = await verifier.resolve(found)
-            else:
-                profile = cast(WinkProfile, found)
-        except AuthenticationFailed as exc:
-            return self._refuse(request, access, exc) or await self.get_response(request)
-        user = None
-        if self._remote_user:
-            user = await aauthenticate(request, remote_user=profile.wink_token)
-        self._signed_in(request, profile, user)
+                    decided = gate.failed(outcome.access, exc)
+            if type(decided) is Outcome:
+                if decided.kind is REFUSED:
+                    return self._deny(request, cast(AuthenticationFailed, decided.error))
+                if decided.kind is CREATE_SESSION:
+                    command = cast(CreateSession, decided.command)
+                    try:
+                        session = await verifier.create_session(
+                            command.return_url, command.cancel_url
+                        )
+                    except AuthenticationFailed as exc:
+                        return self._answer(request, gate.session_failed(exc))
+                    return self._answer(request, gate.session_created(session))
+                if decided.kind is SESSION_ANSWER:
+                    return self._answer(request, cast(ErrorResponse, decided.answer))
+                self._not_admitted(request, decided)
+                response = await self.get_response(request)
+                return self._preflight(request, response) if decided.kind is PREFLIGHT else response
+        self._signed_in(request, decided)
         return await self.get_response(request)
 
-    def _session_decision(
-        self, request: Any, view: RequestView
-    ) -> ErrorResponse | CreateSession | None:
-        """The session route's decision (``None``: a preflight left to the policy)."""
-        route = self._session_route
-        assert route is not None  # the path matched session_path, which is set
-        query = request.META.get("QUERY_STRING")
-        return route.decide(
-            view.method, view.path, query if type(query) is str else "", preflight=view.preflight
-        )
+    def _session(self, request: Any, outcome: Outcome) -> Any:
+        """The session route's I/O (sync): create the session it asks for, answer."""
+        gate = self._wink.gate()
+        command = outcome.command
+        if command is None:
+            return self._answer(request, cast(ErrorResponse, outcome.answer))
+        try:
+            session = self._wink.verifier.create_session(command.return_url, command.cancel_url)
+        except AuthenticationFailed as exc:
+            return self._answer(request, gate.session_failed(exc))
+        return self._answer(request, gate.session_created(session))
 
-    def _session_created(self, session: WinkSession) -> ErrorResponse:
-        assert self._session_route is not None
-        return self._session_route.created(session)
+    @staticmethod
+    def _answer(request: Any, answer: ErrorResponse) -> Any:
+        return _http_response(answer, head=request.method == "HEAD")
 
-    def _session_failed(self, exc: AuthenticationFailed) -> ErrorResponse:
-        assert self._session_route is not None
-        return self._session_route.failed(exc)
-
-    def _refuse(self, request: Any, access: Access, exc: AuthenticationFailed) -> Any:
-        """The denial of a failed request, or ``None`` once it is marked anonymous.
-
-        No token on an optional path is anonymous; with ``anonymous_on_invalid`` a refused token
-        there is too. An outage (5xx) never is: it would silently sign a user out.
-        """
-        if not self._continues_anonymous(access, exc):
-            return self._deny(request, exc)
-        self._anonymous(request, None if type(exc) is MissingToken else exc)
-        return None
-
-    def _signed_in(self, request: Any, profile: WinkProfile, user: Any) -> None:
+    def _signed_in(self, request: Any, profile: WinkProfile) -> None:
         request.wink = request.META[WSGI_KEY] = profile
         if self._remote_user:
-            _set_user(request, _anonymous_user() if user is None else user)
+            _lazy_user(request, profile.wink_token)
 
-    def _anonymous(self, request: Any, error: AuthenticationFailed | None) -> None:
+    def _not_admitted(self, request: Any, outcome: Outcome) -> None:
+        """Mark a request the gate let on without a user: unchecked (a public path, a preflight:
+        ``request.user`` as the session made it) or anonymous."""
+        if outcome.kind is not ANONYMOUS:
+            request.wink = None
+            request.META.setdefault(WSGI_KEY, None)
+            return
         request.wink = request.META[WSGI_KEY] = None
-        if error is not None:
-            request.wink_error = request.META[WSGI_ERROR_KEY] = error
+        if outcome.error is not None:
+            request.wink_error = request.META[WSGI_ERROR_KEY] = outcome.error
         if self._remote_user:
             _set_user(request, _anonymous_user())
 
@@ -319,18 +336,32 @@ class WinkAuthenticationMiddleware:
         return _http_response(render(exc, self._realm), head=request.method == "HEAD")
 
 
-def _unchecked(request: Any) -> None:
-    """A path the middleware does not check: anonymous for Wink, ``request.user`` left alone."""
-    request.wink = None
-    request.META.setdefault(WSGI_KEY, None)
-
-
 def _set_user(request: Any, user: Any) -> None:
     request.user = user
 
     async def auser() -> Any:
         return user
 
+    request.auser = auser
+
+
+def _lazy_user(request: Any, wink_token: str) -> None:
+    """``request.user`` and ``request.auser()`` as Django's ``AuthenticationMiddleware`` sets them:
+    the user is looked up on first use (sync or async), once, and never when a view ignores it."""
+
+    def user() -> Any:
+        if not hasattr(request, "_wink_user"):
+            found = authenticate(request, remote_user=wink_token)
+            request._wink_user = _anonymous_user() if found is None else found
+        return request._wink_user
+
+    async def auser() -> Any:
+        if not hasattr(request, "_wink_user"):
+            found = await aauthenticate(request, remote_user=wink_token)
+            request._wink_user = _anonymous_user() if found is None else found
+        return request._wink_user
+
+    request.user = SimpleLazyObject(user)
     request.auser = auser
 
 

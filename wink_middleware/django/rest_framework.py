@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from django.contrib.auth import authenticate
-
 try:
     from rest_framework.exceptions import (
         APIException as _APIException,
@@ -18,12 +16,12 @@ except ImportError:  # DRF is optional: only WinkAuthentication needs it, and DR
     _APIException = Exception
     _NotAuthenticated = None
 
-from wink_middleware._engine.core import Miss
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkUnavailable
 from wink_middleware._get_profile import WSGI_KEY
 from wink_middleware._profile import WinkProfile
+from wink_middleware._routing.gate import ANONYMOUS, PENDING, Outcome
 from wink_middleware._routing.responses import render
-from wink_middleware.django.middleware import _anonymous_user, _http_response, _wink
+from wink_middleware.django.middleware import _http_response, _lazy_user, _wink
 
 __all__ = ["WinkAPIException", "WinkAuthentication", "exception_handler"]
 
@@ -70,19 +68,27 @@ class WinkAuthentication:
             return (django_request.user if remote_user else profile), profile
         if getattr(django_request, "wink_error", None) is not None:
             return None  # the middleware let a refused token in anonymous (anonymous_on_invalid)
-        verifier = wink.verifier
-        try:
-            found = verifier.lookup(wink.tokens.extract(wink.view(django_request)))
-            profile = verifier.resolve(found) if type(found) is Miss else cast(WinkProfile, found)
-        except MissingToken:
-            return None
-        except AuthenticationFailed as exc:
-            raise WinkAPIException(exc, wink.config.realm) from exc
-        django_request.wink = django_request.META[WSGI_KEY] = profile
+        # The middleware passed this request unchecked (a public path) and sent its `request`
+        # event; without the middleware, this is the request's one decision and sends it.
+        gate = wink.gate("drf_quiet" if hasattr(django_request, "wink") else "drf")
+        decided = gate.decide(wink.view(django_request))
+        if type(decided) is Outcome:
+            outcome = decided
+            if outcome.kind is PENDING:
+                try:
+                    decided = gate.resolved(wink.verifier.resolve(outcome.miss))
+                except AuthenticationFailed as exc:
+                    decided = gate.failed(outcome.access, exc)
+            if type(decided) is Outcome:
+                if decided.kind is ANONYMOUS:
+                    return None
+                error = cast(AuthenticationFailed, decided.error)
+                raise WinkAPIException(error, wink.config.realm) from error
+        django_request.wink = django_request.META[WSGI_KEY] = decided
         if not remote_user:
-            return profile, profile
-        user = authenticate(django_request, remote_user=profile.wink_token)
-        return (_anonymous_user() if user is None else user), profile
+            return decided, decided
+        _lazy_user(django_request, decided.wink_token)
+        return django_request.user, decided
 
     def authenticate_header(self, request: Any) -> str:
         """The ``Bearer realm="..."`` challenge: DRF answers 401 (not 403) without credentials."""

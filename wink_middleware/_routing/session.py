@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl
 
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
+from wink_middleware._engine.session_protocol import WinkSession
 from wink_middleware._events import SESSION, WinkEvent
 from wink_middleware._exceptions import AuthenticationFailed, InvalidRequest, RateLimited
 from wink_middleware._routing.responses import ErrorResponse, json_response, render
-from wink_middleware._session_protocol import WinkSession
 from wink_middleware._session_urls import MAX_URL_BYTES, Origin, UrlError, origin_of
 
 __all__ = ["CreateSession", "SessionRoute", "TokenBucket"]

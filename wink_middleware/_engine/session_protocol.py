@@ -1,6 +1,6 @@
 """Sans-IO Wink session protocol: build the ``POST /wink/v1/session`` request, classify its answer.
 
-The twin of :mod:`wink_middleware._engine.protocol` for Wink's v2.0 sign-in: the back end asks Wink, with
+The twin of :mod:`wink_middleware._protocol` for Wink's v2.0 sign-in: the back end asks Wink, with
 the client secret in HTTP Basic, for a single-use ``sessionId`` the front-end SDK needs before it
 can start a login. Nothing here does I/O; both verifiers call these functions.
 """
