@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from tests.chromium import CHROMIUM, Chromium, launch
 from tests.helpers import FakeClock
-from wink_middleware import WinkMiddleware, get_profile
+from wink_middleware import WinkMiddleware, require_profile
 from wink_middleware.testing import KEYCLOAK_JS, WinkEmulator
 from wink_middleware.testing._server import ServerThread, bind
 
@@ -95,7 +95,7 @@ def api(emulator: WinkEmulator, clock: FakeClock, app_url: str, auth_url: str) -
         return HTMLResponse(html)
 
     async def me(request: Request) -> Response:
-        profile = get_profile(request)
+        profile = require_profile(request)
         return JSONResponse({"name": profile.display_name, "winkTag": profile.wink_tag})
 
     app = Starlette(
