@@ -563,14 +563,22 @@ def test_demo_command_serves_the_page_and_the_protected_api(
         assert f"open {server.url}/ in a browser" in capsys.readouterr().out
         with httpx.Client(base_url=server.url, timeout=5) as client:
             seen["page"] = client.get("/").status_code
-            token = client.post("/wink/demo/sign-in", json={"ttl": 60}).json()["access_token"]
+            token = one_line(_token_from(f"{server.url}/wink", capsys))
             auth = {"Authorization": f"Bearer {token}"}
             seen["with token"] = client.get("/api/profile", headers=auth).status_code
             seen["without"] = client.get("/api/profile").status_code
+            seen["session"] = client.get("/api/session").status_code
+            seen["keycloak.js"] = client.get("/keycloak.js").status_code
 
     monkeypatch.setattr(_cli, "_wait", stop_after(check))
     assert main(["demo", "--port", "0"]) == 0
-    assert seen == {"page": 200, "with token": 200, "without": 401}
+    assert seen == {
+        "page": 200,
+        "with token": 200,
+        "without": 401,
+        "session": 200,
+        "keycloak.js": 200,
+    }
 
 
 def test_demo_command_with_redis_serves_two_workers_that_verify_once_for_the_fleet(
@@ -596,7 +604,8 @@ def test_demo_command_with_redis_serves_two_workers_that_verify_once_for_the_fle
     monkeypatch.setattr(_cli, "_wait", stop_after(check))
     assert main(["demo", "--port", "0", "--redis", redis_url]) == 0
     assert seen["answers"] == [(200, "1", "wink"), (200, "2", "fleet cache")]
-    assert seen["status"] == {"workers": 2, "wink_calls": 1}
+    assert seen["status"]["workers"] == 2
+    assert seen["status"]["wink_calls"] == 1
     assert seen["sign-out"] == {"signed_out": True, "reached_fleet": True}
 
 

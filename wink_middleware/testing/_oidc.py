@@ -793,8 +793,9 @@ _STYLE = """
            border: 1px solid var(--line); background: #fff; color: var(--ink); }
   button[name=user] { display: flex; align-items: center; gap: 12px; font-weight: 600; }
   button[name=user]:hover { border-color: var(--brand); background: #f5f5ff; }
-  .avatar { width: 36px; height: 36px; border-radius: 50%; background: #e0e7ff; color: var(--brand);
-            display: grid; place-items: center; font-weight: 700; flex: none; }
+  button[name=user]::before { content: attr(data-initials); width: 36px; height: 36px; flex: none;
+            border-radius: 50%; background: #e0e7ff; color: var(--brand); display: grid;
+            place-items: center; font-weight: 700; }
   button[name=cancel] { text-align: center; color: var(--muted); margin-top: 8px; }
   small { display: block; margin-top: 20px; color: var(--muted); font-size: 13px; }
 """
@@ -825,8 +826,8 @@ def _signin_page(action: str, login_id: str, users: list[User], origin: Origin) 
     default = {"https": 443, "http": 80}[scheme]
     where = f"{scheme}://{host}" + ("" if port == default else f":{port}")
     buttons = "".join(
-        f"<button type='submit' name='user' value='{html.escape(str(u.profile['winkToken']))}'>"
-        f"<span class='avatar'>{html.escape(_initials(u))}</span>"
+        f"<button type='submit' name='user' value='{html.escape(str(u.profile['winkToken']))}'"
+        f" data-initials='{html.escape(_initials(u))}'>"
         f"Sign in as {html.escape(u.display_name)}</button>"
         for u in users
     )
