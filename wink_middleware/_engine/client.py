@@ -17,7 +17,7 @@ import httpcore
 import httpx
 
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine.protocol import MAX_BODY_BYTES, request_headers
+from wink_middleware._engine.protocol import MAX_BODY_BYTES, is_identity, request_headers
 from wink_middleware._exceptions import WinkBadResponse, WinkUnavailable
 
 __all__ = [
@@ -146,6 +146,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 def _too_long(response: httpx.Response) -> bool:
+    """A 2xx answer not to read: longer than the cap, or encoded.
+
+    We ask for ``identity``; a gzip answer could decode to far more than the cap, so an encoded
+    body is never read. What is read is then sent as is (httpx has nothing to decode), and the
+    cap holds on the bytes as received.
+    """
+    if not is_identity(response.headers):
+        return True
     length = response.headers.get("content-length", "")
     return length.isdigit() and int(length) > MAX_BODY_BYTES
 
