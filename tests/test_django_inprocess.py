@@ -348,3 +348,45 @@ def test_django_session_failures_are_the_middlewares_json(
     assert emulator.session_calls == 3
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert limited.json()["error"] == "too_many_requests"
+
+
+@pytest.mark.parametrize("adapter", ["django_sync", "django_async"])
+def test_the_readmes_django_settings_give_django_and_drf_the_route(
+    django_site: dict[str, Any],
+    wink: tuple[WinkEmulator, str],
+    adapter: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    # The example module builds its Flask app at import: it reads these.
+    monkeypatch.setenv("WINK_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("WINK_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("WINK_BASE_URL", wink[1])
+    sys.modules.pop("examples.sign_in", None)
+    example = importlib.import_module("examples.sign_in")
+    example.flask_app.wsgi_app.close()
+    emulator = wink[0]
+    emulator.reset()
+    path = example.WINK["session_path"]
+    send = ADAPTERS[adapter]({**django_site, **example.WINK})
+    default, admin, foreign, drf = send(
+        [
+            ("GET", path, {}),
+            ("GET", path + "?returnUrl=https%3A%2F%2Fadmin.app.example%2Fback", {}),
+            ("GET", path + "?returnUrl=https%3A%2F%2Fevil.example%2F", {}),
+            ("GET", "/api/me", {}),  # a DRF view: still protected
+        ]
+    )
+    assert emulator.use_session(default.json()["sessionId"]) == (
+        "https://app.example/signed-in",
+        "https://app.example/",
+    )
+    assert emulator.use_session(admin.json()["sessionId"]) == (
+        "https://admin.app.example/back",
+        "https://app.example/",
+    )
+    assert foreign.status_code == 400
+    assert drf.status_code == 401
+    assert emulator.session_calls == 2

@@ -226,6 +226,34 @@ def test_flask_app_example(wink: WinkEmulator) -> None:
     module.app.wsgi_app.close()
 
 
+def test_sign_in_example(wink: WinkEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WINK_SESSION_RETURN_URL", "http://localhost:8001/")
+    monkeypatch.setenv("WINK_SESSION_CANCEL_URL", "http://localhost:8001/cancelled")
+    module = load("sign_in")
+    clients: list[httpx.Client] = [
+        TestClient(module.starlette_app),
+        TestClient(module.fastapi_app),
+        wsgi_client(module.flask_app),
+    ]
+    for client in clients:
+        with client:
+            response = client.get("/api/wink/session")
+            assert response.status_code == 200
+            assert response.headers["cache-control"] == "no-store"
+            assert wink.use_session(response.json()["sessionId"]) == (
+                "http://localhost:8001/",
+                "http://localhost:8001/cancelled",
+            )
+            other = client.get("/api/wink/session?returnUrl=https%3A%2F%2Fevil.example%2F")
+            assert (other.status_code, other.json()["error"]) == (400, "invalid_request")
+            assert client.post("/api/wink/session").status_code == 405
+    assert wink.session_calls == 3
+    module.flask_app.wsgi_app.close()
+    # The Django settings are valid options (tests/test_django_inprocess.py drives them).
+    config = wink.wink_config(**module.WINK)
+    assert config.session_path == "/api/wink/session"
+
+
 # Django's settings are configured once per process: each Django example runs in its own.
 DRIVE_WSGI = """
 import json, sys

@@ -47,6 +47,15 @@ def wsgi_app(environ: Any, start_response: Any) -> Iterable[bytes]:
     return [b"the app"]
 
 
+def _clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.thread_time()
+
+
+def _since(started: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = _clocks()
+    return wall - started[0], cpu - started[1]
+
+
 class Site:
     """One middleware over the emulator, in-process; ``send`` answers as the adapter does."""
 
@@ -84,24 +93,25 @@ class Site:
     async def get(self, query: str = "", path: str = PATH) -> httpx.Response:
         return await self.send("GET", path, query)
 
-    async def burst(self, n: int) -> list[tuple[httpx.Response, float]]:
-        """``n`` GETs of the route through one client; each answer with how long it took."""
+    async def burst(self, n: int) -> list[tuple[httpx.Response, float, float]]:
+        """``n`` GETs of the route through one client; each answer with how long it took, in
+        wall-clock seconds and in this thread's CPU seconds (in-process, the app runs here)."""
         seen = []
         if self.adapter == "asgi":
             transport = httpx.ASGITransport(app=self.middleware)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 for _ in range(n):
-                    started = time.perf_counter()
+                    started = _clocks()
                     response = await client.get(PATH)
-                    seen.append((response, time.perf_counter() - started))
+                    seen.append((response, *_since(started)))
             return seen
         with httpx.Client(
             transport=httpx.WSGITransport(app=self.middleware), base_url="http://t"
         ) as sync_client:
             for _ in range(n):
-                started = time.perf_counter()
+                started = _clocks()
                 response = sync_client.get(PATH)
-                seen.append((response, time.perf_counter() - started))
+                seen.append((response, *_since(started)))
         return seen
 
 
@@ -241,7 +251,9 @@ async def test_twice_or_not_ascii_is_400_and_wink_is_never_called(
         response = await _raw_asgi_get(site.middleware, scope_query)
     else:
         response = await site.get(query)
-    assert response.status_code == 400
+    status, error, description = error_of(response)
+    assert (status, error) == (400, "invalid_request")
+    assert ("cancelUrl" if "cancelUrl" in query else "returnUrl") in description
     assert emulator.session_calls == 0
 
 
@@ -370,16 +382,21 @@ async def test_a_burst_of_200_with_session_rate_10_lets_20_reach_wink(
     clock = FakeClock()  # no time passes during the burst: the bucket holds 2 x 10
     site = Site(adapter, emulator, clock, **SESSIONS, session_rate=10)
     refusals: list[float] = []
+    refusals_cpu: list[float] = []
     statuses = []
-    for response, took in await site.burst(200):
+    for response, took, cpu in await site.burst(200):
         statuses.append(response.status_code)
         if response.status_code == 429:
             refusals.append(took)
+            refusals_cpu.append(cpu)
             assert response.json()["error"] == "too_many_requests"
             assert int(response.headers["retry-after"]) >= 1
     assert statuses.count(200) == 20 and statuses.count(429) == 180
     assert emulator.session_calls == 20
-    assert max(refusals) < 0.05
+    # None spends 50 ms refusing; on a machine other test runs load, the wall clock also counts
+    # time spent descheduled, so it is held to that bound for 95% of the refusals.
+    assert max(refusals_cpu) < 0.05
+    assert sorted(refusals)[int(len(refusals) * 0.95)] < 0.05
     clock.advance(1.0)  # 10 more a second
     assert [(await site.get()).status_code for _ in range(11)] == [200] * 10 + [429]
 

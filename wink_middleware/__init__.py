@@ -12,7 +12,6 @@ from wink_middleware._config import WinkConfig
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.core import Miss
-from wink_middleware._engine.session_protocol import WinkSession
 from wink_middleware._engine.stats import VerifierStats
 from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._events import Observer, WinkEvent
@@ -31,6 +30,7 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._get_profile import get_profile, require_profile
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 from wink_middleware._version import __version__
 
 __all__ = [

@@ -13,10 +13,10 @@ from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.client import async_post, make_async_client, translate
 from wink_middleware._engine.core import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
-from wink_middleware._engine.session_protocol import WinkSession
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:

@@ -32,10 +32,8 @@ from wink_middleware._engine.protocol import (
 )
 from wink_middleware._engine.resilience import CircuitBreaker, RetryPlan
 from wink_middleware._engine.session_protocol import (
-    WinkSession,
     classify_session_response,
     session_body,
-    session_fingerprint,
     session_headers,
 )
 from wink_middleware._events import (
@@ -61,6 +59,7 @@ from wink_middleware._exceptions import (
 )
 from wink_middleware._logging import fields, logger
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession, session_fingerprint
 from wink_middleware._session_urls import UrlError, check_url
 from wink_middleware._shared.entry import SharedEntry
 from wink_middleware._token_rule import check_token

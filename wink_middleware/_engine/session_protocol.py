@@ -8,10 +8,8 @@ can start a login. Nothing here does I/O; both verifiers call these functions.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from wink_middleware._engine.protocol import MAX_BODY_BYTES, parse_retry_after, request_headers
 from wink_middleware._exceptions import (
@@ -24,7 +22,6 @@ __all__ = [
     "MAX_SESSION_ID_BYTES",
     "SESSION_ID_KEYS",
     "SESSION_PATH",
-    "WinkSession",
     "classify_session_response",
     "session_body",
     "session_headers",
@@ -37,35 +34,6 @@ SESSION_ID_KEYS = ("sessionId", "SessionId", "session_id", "id")
 #: A longer session id is not one: a bad response.
 MAX_SESSION_ID_BYTES = 1024
 _UNAVAILABLE_STATUSES = frozenset({408, 429})
-
-
-@dataclass(frozen=True, slots=True)
-class WinkSession:
-    """A single-use Wink sign-in session: hand ``session_id`` to the front end's ``winkLogin``.
-
-    ``return_url`` and ``cancel_url`` are where Wink sends the user after signing in or cancelling.
-    ``repr`` shows only a fingerprint of the id (the first 8 hex of its sha256).
-    """
-
-    session_id: str = field(repr=False)
-    return_url: str
-    cancel_url: str
-
-    @property
-    def fingerprint(self) -> str:
-        """The loggable form of the session id."""
-        return session_fingerprint(self.session_id)
-
-    def __repr__(self) -> str:
-        return (
-            f"WinkSession(session_id=<sha256 {self.fingerprint}>, "
-            f"return_url={self.return_url!r}, cancel_url={self.cancel_url!r})"
-        )
-
-
-def session_fingerprint(session_id: str) -> str:
-    """The first 8 hex digits of the sha256 of a session id."""
-    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def session_headers(client_id: str, client_secret: str) -> dict[str, str]:

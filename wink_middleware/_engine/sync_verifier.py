@@ -21,10 +21,10 @@ from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.client import make_sync_client, sync_post, translate
 from wink_middleware._engine.core import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
-from wink_middleware._engine.session_protocol import WinkSession
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:

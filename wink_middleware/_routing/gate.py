@@ -28,7 +28,6 @@ from collections.abc import Callable
 from typing import Any, Final, final
 
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine.session_protocol import WinkSession
 from wink_middleware._events import REQUEST_EVENTS, WinkEvent
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._profile import WinkProfile
@@ -37,6 +36,7 @@ from wink_middleware._routing.responses import ErrorResponse, outcome_event
 from wink_middleware._routing.session import CreateSession, SessionRoute
 from wink_middleware._routing.tokens import TokenExtractor
 from wink_middleware._routing.view import RequestView
+from wink_middleware._session import WinkSession
 
 __all__ = [
     "ANONYMOUS",

@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl
 
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine.session_protocol import WinkSession
 from wink_middleware._events import SESSION, WinkEvent
 from wink_middleware._exceptions import AuthenticationFailed, InvalidRequest, RateLimited
 from wink_middleware._routing.responses import ErrorResponse, json_response, render
+from wink_middleware._session import WinkSession
 from wink_middleware._session_urls import MAX_URL_BYTES, Origin, UrlError, origin_of
 
 __all__ = ["CreateSession", "SessionRoute", "TokenBucket"]
@@ -154,8 +154,6 @@ def _parameters(query: str) -> dict[str, str]:
     given: dict[str, str] = {}
     if not query:
         return given
-    if not query.isascii():
-        raise InvalidRequest("the query string must be ASCII")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=64)
     except ValueError:

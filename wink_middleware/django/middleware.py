@@ -40,7 +40,7 @@ from wink_middleware._routing.gate import (
     RequestGate,
 )
 from wink_middleware._routing.responses import ErrorResponse, render
-from wink_middleware._routing.session import CreateSession, SessionRoute
+from wink_middleware._routing.session import SessionRoute
 from wink_middleware._routing.view import RequestView
 
 __all__ = ["WinkAuthenticationMiddleware"]
@@ -262,17 +262,8 @@ class WinkAuthenticationMiddleware:
             if type(decided) is Outcome:
                 if decided.kind is REFUSED:
                     return self._deny(request, cast(AuthenticationFailed, decided.error))
-                if decided.kind is CREATE_SESSION:
-                    command = cast(CreateSession, decided.command)
-                    try:
-                        session = await verifier.create_session(
-                            command.return_url, command.cancel_url
-                        )
-                    except AuthenticationFailed as exc:
-                        return self._answer(request, gate.session_failed(exc))
-                    return self._answer(request, gate.session_created(session))
-                if decided.kind is SESSION_ANSWER:
-                    return self._answer(request, cast(ErrorResponse, decided.answer))
+                if decided.kind is SESSION_ANSWER or decided.kind is CREATE_SESSION:
+                    return await self._asession(request, decided, verifier, gate)
                 self._not_admitted(request, decided)
                 response = await self.get_response(request)
                 return self._preflight(request, response) if decided.kind is PREFLIGHT else response
@@ -287,6 +278,19 @@ class WinkAuthenticationMiddleware:
             return self._answer(request, cast(ErrorResponse, outcome.answer))
         try:
             session = self._wink.verifier.create_session(command.return_url, command.cancel_url)
+        except AuthenticationFailed as exc:
+            return self._answer(request, gate.session_failed(exc))
+        return self._answer(request, gate.session_created(session))
+
+    async def _asession(
+        self, request: Any, outcome: Outcome, verifier: AsyncWinkVerifier, gate: RequestGate
+    ) -> Any:
+        """The session route's I/O (async): the same, with this event loop's verifier."""
+        command = outcome.command
+        if command is None:
+            return self._answer(request, cast(ErrorResponse, outcome.answer))
+        try:
+            session = await verifier.create_session(command.return_url, command.cancel_url)
         except AuthenticationFailed as exc:
             return self._answer(request, gate.session_failed(exc))
         return self._answer(request, gate.session_created(session))
