@@ -32,7 +32,13 @@ def test_every_python_block_is_part_of_a_tested_file(block: str) -> None:
     assert any(block in source.read_text() for source in SOURCES), block
 
 
-JS_BLOCKS = re.findall(r"^```js\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
+# The JavaScript that drives keycloak-js is tested in a browser (examples/signin.html); Wink's own SDK,
+# which may not be redistributed, cannot run here.
+JS_BLOCKS = [
+    block
+    for block in re.findall(r"^```js\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
+    if "keycloak" in block
+]
 
 
 @pytest.mark.parametrize("block", JS_BLOCKS, ids=lambda b: b.splitlines()[0][:40])
