@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -494,3 +495,52 @@ def test_signin_flask_example(
         thread.join(10)
         server.server_close()
         module.verifier.close()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_signin_django_example(
+    wink: WinkEmulator, app_url: str, chromium: Chromium, tmp_path: Path
+) -> None:
+    port = app_url.rsplit(":", 1)[1]
+    env = {**os.environ, "DJANGO_DB": str(tmp_path / "users.sqlite3")}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(EXAMPLES / "signin_django.py"),
+            "runserver",
+            f"127.0.0.1:{port}",
+            "--noreload",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{app_url}/settings.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "Django did not start"
+            time.sleep(0.1)
+        chromium.open(f"{app_url}/")
+        assert chromium.wait_for("window.ready") == {"signedIn": False}
+        chromium.evaluate("document.getElementById('sign-in').click()")
+        chromium.wait_for("document.querySelector('button[name=user]') !== null")
+        chromium.evaluate("document.querySelector('button[name=user]').click()")
+        chromium.wait_for(f"location.href === {json.dumps(app_url + '/')} && window.ready")
+        assert chromium.evaluate("window.ready") == {"signedIn": True}, chromium.page_errors()
+        assert chromium.evaluate("document.getElementById('who').textContent") == (
+            "Signed in as Ada Lovelace"
+        )
+        chromium.screenshot(tmp_path / "signed-in.png")
+        assert chromium.evaluate("keycloak.updateToken(-1)") is True
+        assert chromium.evaluate("window.api('/api/me').then(r => r.status)") == 200
+        assert wink.session_calls == 1
+        assert chromium.page_errors() == []
+    finally:
+        server.terminate()
+        server.wait(10)
