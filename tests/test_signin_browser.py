@@ -220,3 +220,33 @@ def test_cancel_lands_on_the_cancel_url_with_access_denied(
     assert query["error"] == "access_denied"
     assert query["state"]
     assert site.emulator.session_calls == 1
+
+
+def test_the_login_status_iframe_says_unchanged_then_changed_when_the_session_cookie_goes(
+    browser: Chromium, site: Site, tmp_path: Path
+) -> None:
+    loaded(browser, site)
+    to_sign_in_page(browser, site, tmp_path / "1-sign-in-page.png")
+    browser.evaluate("document.querySelector('button[name=user]').click(); true")
+    browser.wait_for(f"location.href.startsWith({json.dumps(site.app_url)}) && window.ready")
+    # A second keycloak-js on the page, with Keycloak's session iframe on (Wink's SDK turns it off).
+    watching = browser.evaluate(
+        "(async () => {"
+        " const { default: Keycloak } = await import('/keycloak.js');"
+        f" const watcher = new Keycloak({{url: {json.dumps(site.auth_url)}, realm: 'wink',"
+        f" clientId: {json.dumps(CLIENT_ID)}}});"
+        " window.watcher = watcher; window.loggedOut = false;"
+        " watcher.onAuthLogout = () => { window.loggedOut = true; };"
+        " return await watcher.init({onLoad: 'check-sso', pkceMethod: 'S256',"
+        " checkLoginIframe: true, checkLoginIframeInterval: 1,"
+        " silentCheckSsoRedirectUri: location.origin + '/silent-check-sso.html'});"
+        "})()"
+    )
+    assert watching is True  # signed in silently: prompt=none with the SSO cookie
+    time.sleep(2.5)  # two checks of the iframe, each "unchanged"
+    assert browser.evaluate("window.loggedOut") is False
+    assert browser.evaluate("window.watcher.authenticated") is True
+    browser.send("Network.clearBrowserCookies", session=True)
+    browser.wait_for("window.loggedOut === true")
+    assert browser.evaluate("window.watcher.authenticated") is False
+    assert browser.page_errors() == []
