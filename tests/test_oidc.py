@@ -908,3 +908,11 @@ except RuntimeError as exc:
     assert lines[1].startswith("501 ")
     assert "pip install 'wink-middleware[demo]'" in lines[1]
     assert "pip install 'wink-middleware[demo]'" in lines[2]
+
+
+async def test_end_sso_session_ends_it_as_logout_does(browser: Browser) -> None:
+    tokens = await browser.tokens()
+    browser.emulator.end_sso_session(tokens["session_state"])
+    browser.emulator.end_sso_session("no-such-session")  # nothing to end: no error
+    assert (await browser.verify(tokens["access_token"])).status_code == 401
+    assert (await browser.refresh(tokens["refresh_token"])).json()["error"] == "invalid_grant"

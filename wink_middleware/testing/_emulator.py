@@ -632,7 +632,9 @@ class WinkEmulator:
     # -- wiring ---------------------------------------------------------------------------------
 
     def transport(self) -> httpx.AsyncBaseTransport:
-        """An httpx transport for ``httpx.AsyncClient`` that answers in-process."""
+        """An httpx transport for ``httpx.AsyncClient`` that answers in-process (Verify Client, the
+        session API and :data:`TOKENS_PATH`; the sign-in under ``/realms/`` is the ASGI app's:
+        ``httpx.ASGITransport(app=emulator)`` or :meth:`serve`)."""
         from wink_middleware.testing._transport import AsyncEmulatorTransport
 
         return AsyncEmulatorTransport(self)

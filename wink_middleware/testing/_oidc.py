@@ -26,10 +26,20 @@ from wink_middleware.testing._keys import SigningKeys, b64url, b64url_decode
 if TYPE_CHECKING:
     from wink_middleware.testing._emulator import Answer
 
-__all__ = ["CODE_TTL", "SSO_COOKIE", "STATUS_COOKIE", "OidcProvider", "OidcRequest", "User"]
+__all__ = [
+    "CODE_TTL",
+    "LOGIN_TTL",
+    "SSO_COOKIE",
+    "STATUS_COOKIE",
+    "OidcProvider",
+    "OidcRequest",
+    "User",
+]
 
 #: How long an authorization code lives, in seconds (Keycloak's default).
 CODE_TTL = 60.0
+#: How long a sign-in page waits for its user's choice, in seconds (Keycloak's login timeout).
+LOGIN_TTL = 1800.0
 #: The HttpOnly cookie naming the browser's SSO session.
 SSO_COOKIE = "WINK_EMULATOR_SSO"
 #: The script-readable cookie the login-status iframe reads: a hash of the session id.
@@ -366,7 +376,7 @@ class OidcProvider:
             for old in [k for k, v in self._logins.items() if v.expires <= now]:
                 del self._logins[old]
             self._logins[login_id] = _Login(
-                redirect_uri, state, nonce, challenge, mode, session[1], now + 1800
+                redirect_uri, state, nonce, challenge, mode, session[1], now + LOGIN_TTL
             )
         users = self.all_users()
         action = f"{self.issuer(request)}/login-actions/authenticate"
@@ -384,7 +394,8 @@ class OidcProvider:
             )
         if "cancel" in form.values:
             return _found(_with_params(login.cancel_url, "query", _cancel_params(login.state)))
-        user = self.users.get(form.get("user"))
+        with self._lock:
+            user = self.users.get(form.get("user"))
         if user is None:
             return _page(400, "Unknown user", "No such user on this emulator.")
         sid = str(uuid.uuid4())
