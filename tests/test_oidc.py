@@ -916,3 +916,33 @@ async def test_end_sso_session_ends_it_as_logout_does(browser: Browser) -> None:
     browser.emulator.end_sso_session("no-such-session")  # nothing to end: no error
     assert (await browser.verify(tokens["access_token"])).status_code == 401
     assert (await browser.refresh(tokens["refresh_token"])).json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "RS256", "kid": "not-a-published-kid"},
+        {"alg": "HS256"},
+        {"alg": "none"},
+    ],
+)
+async def test_logout_refuses_a_hint_no_published_key_signed(
+    browser: Browser, header: dict[str, str]
+) -> None:
+    tokens = await browser.tokens()
+    _, body, signature = tokens["id_token"].split(".")
+    head = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    answer = await browser.http.get(
+        f"{OIDC}/logout", params={"id_token_hint": f"{head}.{body}.{signature}"}
+    )
+    assert answer.status_code == 400
+    assert (await browser.verify(tokens["access_token"])).status_code == 200
+
+
+async def test_a_post_logout_redirect_uri_that_is_no_url_is_refused(browser: Browser) -> None:
+    answer = await browser.http.get(
+        f"{OIDC}/logout",
+        params={"post_logout_redirect_uri": "javascript:alert(1)", "client_id": CLIENT_ID},
+    )
+    assert answer.status_code == 400
+    assert "Invalid redirect uri" in answer.text
