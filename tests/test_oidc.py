@@ -946,3 +946,79 @@ async def test_a_post_logout_redirect_uri_that_is_no_url_is_refused(browser: Bro
     )
     assert answer.status_code == 400
     assert "Invalid redirect uri" in answer.text
+
+
+async def test_logout_refuses_a_hint_whose_signature_was_altered(browser: Browser) -> None:
+    tokens = await browser.tokens()
+    head, body, _ = tokens["id_token"].split(".")
+    forged = base64.urlsafe_b64encode(b"\0" * 256).rstrip(b"=").decode()
+    answer = await browser.http.get(
+        f"{OIDC}/logout", params={"id_token_hint": f"{head}.{body}.{forged}"}
+    )
+    assert answer.status_code == 400
+
+
+@pytest.mark.parametrize("token", ["a.b", "W10.W10.eA", "é.é.é", ""])
+async def test_refresh_refuses_what_is_not_a_refresh_jwt(browser: Browser, token: str) -> None:
+    answer = await browser.refresh(token)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+
+
+def test_rotating_before_any_token_publishes_two_keys() -> None:
+    emulator = WinkEmulator(CLIENT_ID, CLIENT_SECRET)
+    kid = emulator.rotate_signing_key()
+    assert kid
+    assert emulator.rotate_signing_key() != kid
+
+
+async def test_token_and_logout_refuse_a_parameter_sent_twice(browser: Browser) -> None:
+    twice = await browser.http.post(
+        f"{OIDC}/token",
+        content=b"client_id=a&client_id=b",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert twice.status_code == 400
+    assert twice.json()["error"] == "invalid_request"
+    page = await browser.http.get(f"{OIDC}/logout?client_id=a&client_id=b")
+    assert page.status_code == 400
+    assert "sent twice" in page.text
+
+
+async def test_errors_without_state_carry_none(browser: Browser) -> None:
+    answer = await browser.auth(
+        **browser.login_params(await browser.session(), pkce(), state=None, prompt="none")
+    )
+    assert callback(answer) == {"error": "login_required", "error_description": ""}
+    page = await browser.sign_in_page(await browser.session(), pkce(), state=None)
+    cancelled = await browser.choose(page, cancel=True)
+    assert cancelled.headers["location"] == f"{CANCEL_URL}?error=access_denied"
+
+
+async def test_stale_logins_and_codes_are_dropped_as_new_ones_come(
+    browser: Browser, clock: FakeClock
+) -> None:
+    stale_page = await browser.sign_in_page(await browser.session(), pkce())
+    clock.advance(1801)
+    await browser.sign_in_page(await browser.session(), pkce())  # sweeps the stale login
+    assert (await browser.choose(stale_page)).status_code == 400
+    stale_code, codes = await browser.code()
+    clock.advance(61)
+    await browser.code()  # sweeps the stale code
+    assert (await browser.exchange(stale_code, codes)).status_code == 400
+
+
+async def test_a_session_whose_return_url_is_no_url_still_signs_in_to_an_accepted_origin(
+    browser: Browser,
+) -> None:
+    # The session API keeps whatever URL the back end sent; its origin then counts for nothing.
+    odd = await browser.session(return_url="not a url", cancel_url="neither")
+    await browser.session()  # another live session, with a real origin
+    page = await browser.auth(**browser.login_params(odd, pkce()))
+    assert page.status_code == 200
+    evil = await browser.auth(
+        **browser.login_params(
+            await browser.session(), pkce(), redirect_uri="https://evil.example/"
+        )
+    )
+    assert evil.status_code == 400

@@ -519,12 +519,6 @@ class OidcProvider:
             return error(400, "invalid_grant", "Invalid refresh token")
         if not isinstance(claims.get("exp"), int) or self._now() >= claims["exp"]:
             return error(400, "invalid_grant", "Token is not active")
-        if claims.get("azp") != self.client_id:
-            return error(
-                400,
-                "invalid_grant",
-                "Invalid refresh token. Token client and authorized client don't match",
-            )
         return self._tokens(request, str(claims.get("sid")), None, error, cors)
 
     def _tokens(
