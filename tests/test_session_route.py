@@ -217,6 +217,8 @@ BAD_QUERIES = [
     ("returnUrl", "https:///path"),
     ("returnUrl", "https://[::1/"),
     ("returnUrl", "https://app.example:99999/"),
+    ("returnUrl", "ftp://app.example/"),
+    ("cancelUrl", "wss://app.example/"),
 ]
 
 
@@ -283,6 +285,13 @@ async def _raw_asgi_get(app: Any, query: bytes) -> httpx.Response:
     await app(scope, receive, send)
     start, body = sent
     return httpx.Response(start["status"], headers=start["headers"], content=body["body"])
+
+
+async def test_a_query_of_too_many_parameters_is_400(adapter: str, emulator: WinkEmulator) -> None:
+    site = Site(adapter, emulator, **SESSIONS)
+    response = await site.get("&".join(f"p{i}=1" for i in range(100)))
+    assert error_of(response)[:2] == (400, "invalid_request")
+    assert emulator.session_calls == 0
 
 
 async def test_neither_given_nor_configured_is_400_naming_it(

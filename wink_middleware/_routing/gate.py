@@ -191,7 +191,7 @@ class RequestGate:
     def _route(self, view: RequestView) -> Outcome | None:
         """Step 3: the session route's decision; ``None`` for a preflight the rule passes on."""
         assert self.session is not None  # the path equals session_path, which is set
-        decision = self.session.decide(view.method, view.path, view.query, preflight=view.preflight)
+        decision = self.session.decide(view.method, view.query, preflight=view.preflight)
         if decision is None:
             return None
         if isinstance(decision, CreateSession):

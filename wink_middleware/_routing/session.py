@@ -94,14 +94,12 @@ class SessionRoute:
         self._emit = emit
 
     def decide(
-        self, method: str, path: str, query: str, *, preflight: bool = False
+        self, method: str, query: str, *, preflight: bool = False
     ) -> ErrorResponse | CreateSession | None:
-        """What to do with a request: ``None`` when the route does not answer it (another path,
-        or a CORS preflight that the preflight rule passes to the app), else the answer to send or
-        the session to create. ``path`` is without ``root_path``; ``query`` is the raw query string.
+        """What to do with a request on ``session_path`` (the gate matched ``path``, without
+        ``root_path``): ``None`` for a CORS preflight the preflight rule passes to the app, else
+        the answer to send or the session to create. ``query`` is the raw query string.
         """
-        if path != self.path:
-            return None
         if preflight and self._preflight_passes:
             return None
         if method != "GET":
