@@ -166,3 +166,13 @@ def test_with_redis_two_workers_take_turns_and_share_one_verification(redis_url:
     ]
     assert (status["workers"], status["wink_calls"]) == (2, 1)
     assert signed_out == {"signed_out": True, "reached_fleet": True}
+
+
+@pytest.mark.slow
+def test_a_demo_bound_to_every_interface_sends_users_back_to_localhost() -> None:
+    with run_demo(host="0.0.0.0") as (url, demo):
+        port = url.rsplit(":", 1)[1]
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/session", timeout=5)
+        assert answer.status_code == 200
+        urls = demo.emulator.use_session(answer.json()["sessionId"])
+    assert urls == (f"http://localhost:{port}/", f"http://localhost:{port}/")

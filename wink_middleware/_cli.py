@@ -487,8 +487,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     )
     print(
         f"Wink middleware demo: open {url}/ in a browser\n"
-        f"  emulated Wink (Verify Client): {url}/wink\n"
-        f"  protected API:                 {url}/api/profile\n"
+        f"  emulated Wink (Verify Client, sessions, sign-in): {url}/wink\n"
+        f"  protected API:                                    {url}/api/profile\n"
         f"{fleet}"
         f"Press Ctrl-C to stop.",
         flush=True,

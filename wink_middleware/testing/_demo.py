@@ -95,7 +95,7 @@ def build_demo(
         access_ttl=access_ttl,
         refresh_ttl=refresh_ttl,
     )
-    home = f"{base_url.rstrip('/')}/"
+    home = _home(base_url)
     fleet = {} if redis_url is None else {"redis_url": redis_url}
     config = emulator.wink_config(
         base_url=f"{base_url.rstrip('/')}/wink",
@@ -189,6 +189,14 @@ def build_demo(
         lifespan=lifespan,
     )
     return Demo(app, emulator, workers[0], workers)
+
+
+def _home(base_url: str) -> str:
+    """Where Wink sends the user back: the demo's page. A wildcard bind (``0.0.0.0``, ``[::]``) is
+    no address a browser opens, and the session URL rule allows ``http://`` on loopback only."""
+    for wildcard in ("//0.0.0.0:", "//[::]:"):
+        base_url = base_url.replace(wildcard, "//localhost:", 1)
+    return f"{base_url.rstrip('/')}/"
 
 
 class _RoundRobin:
