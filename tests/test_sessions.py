@@ -24,6 +24,7 @@ from wink_middleware import (
     WinkBadResponse,
     WinkConfig,
     WinkCredentialsRejected,
+    WinkEvent,
     WinkSession,
     WinkUnavailable,
     WinkVerifier,
@@ -316,7 +317,8 @@ async def test_concurrent_sessions_count_against_max_pending(twin: str) -> None:
 
     gate = threading.Event()
     stub = WinkStub(httpx.Response(200, json=profile_json()), gate=gate)
-    wink = build(twin, stub, max_pending=1)
+    events = SessionEvents()
+    wink = build(twin, stub, max_pending=1, observers=[events])
     if isinstance(wink, AsyncWinkVerifier):
         import anyio
 
@@ -338,6 +340,18 @@ async def test_concurrent_sessions_count_against_max_pending(twin: str) -> None:
     assert stub.calls == 1
     stub.replies = [ok()]
     await create(wink)  # nothing pending any more
+    assert events.outcomes == ["unavailable", "created"]
+
+
+class SessionEvents:
+    """An observer keeping the outcome of every ``session`` event."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[str | None] = []
+
+    def on_event(self, event: WinkEvent) -> None:
+        if event.name == "session":
+            self.outcomes.append(event.outcome)
 
 
 def test_winksession_repr_shows_only_a_fingerprint_of_the_id() -> None:

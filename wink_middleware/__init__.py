@@ -28,7 +28,12 @@ from wink_middleware._exceptions import (
     WinkError,
     WinkUnavailable,
 )
-from wink_middleware._get_profile import get_profile, require_profile
+from wink_middleware._get_profile import (
+    get_access_token,
+    get_profile,
+    get_verifier,
+    require_profile,
+)
 from wink_middleware._profile import WinkProfile
 from wink_middleware._session import WinkSession
 from wink_middleware._version import __version__
@@ -60,6 +65,8 @@ __all__ = [
     "WinkVerifier",
     "WinkWSGIMiddleware",
     "__version__",
+    "get_access_token",
     "get_profile",
+    "get_verifier",
     "require_profile",
 ]

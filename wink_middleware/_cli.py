@@ -25,6 +25,7 @@ import shlex
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         command: Callable[[argparse.Namespace], int] = args.command
-        return command(args)
+        # SIGTERM is Ctrl-C from the first line on: one that arrives while a server starts (before
+        # it serves) stops it as cleanly as one that arrives later.
+        with _sigterm_as_interrupt():
+            return command(args)
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
@@ -184,7 +188,10 @@ def _build_parser() -> _Parser:
         help="the emulator's base URL, as `wink-middleware emulator` prints it",
     )
     token.add_argument(
-        "--ttl", type=_seconds, default=300, help="lifetime in seconds (default: 300)"
+        "--ttl",
+        type=_signed_seconds,
+        default=300,
+        help="lifetime in seconds (default: 300); negative: a token already expired, to try a 401",
     )
     for field in TOKEN_FIELDS:
         token.add_argument(f"--{field.replace('_', '-')}", dest=field, metavar="TEXT")
@@ -286,6 +293,15 @@ def _seconds(text: str) -> int:
     return int(text)
 
 
+def _signed_seconds(text: str) -> int:
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or not int(digits) <= 366 * 86400:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of seconds (negative: already expired)"
+        )
+    return int(text)
+
+
 # -- serving ----------------------------------------------------------------------------------
 
 
@@ -307,10 +323,18 @@ def _start(app: ASGIApp, sock: socket.socket) -> ServerThread:
 
     try:
         server = ServerThread(app, sock, access_log=True)
-        server.start()
     except RuntimeError as exc:
         sock.close()
         raise CliError(str(exc)) from None
+    _serving.set()  # from now on a signal stops the server through the serving loop
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:  # a signal handler of the caller's, outside main()
+        server.stop()
+        raise
     return server
 
 
@@ -320,37 +344,57 @@ def _configure_logging() -> None:
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 
 
+# Set by Ctrl-C or SIGTERM while a server runs (see _sigterm_as_interrupt); a server command
+# waits on it. A KeyboardInterrupt raised inside Thread.join() can leave the server thread marked
+# stopped while it still runs (CPython 3.11), so that the process exits in the middle of uvicorn's
+# shutdown and prints a CancelledError traceback: while serving, a signal only sets this.
+_stop_requested = threading.Event()
+_serving = threading.Event()
+
+
 def _wait(server: ServerThread) -> None:
-    """Block until the server stops or Ctrl-C (``KeyboardInterrupt``) arrives."""
-    while server.running:
-        server.wait(0.5)
+    """Block until the server stops or Ctrl-C / SIGTERM asks it to."""
+    while server.running and not _stop_requested.wait(0.2):
+        pass
 
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM stop a server as cleanly as Ctrl-C does."""
+    """Let SIGTERM (and Ctrl-C) stop a server cleanly: while a server runs they ask the serving
+    loop to stop it; before that they are a ``KeyboardInterrupt``, as Ctrl-C always is."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        if _serving.is_set():
+            _stop_requested.set()
+            return
         raise KeyboardInterrupt
 
+    _stop_requested.clear()
+    _serving.clear()
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _serving.clear()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _serve_until_interrupted(server: ServerThread) -> int:
     try:
-        with _sigterm_as_interrupt():
-            _wait(server)
-    except KeyboardInterrupt:
-        print("stopping...", file=sys.stderr, flush=True)
+        _wait(server)
+    except KeyboardInterrupt:  # a signal handler of the caller's, outside main()
+        _stop_requested.set()
     finally:
+        if _stop_requested.is_set():
+            print("stopping...", file=sys.stderr, flush=True)
         server.stop()
     return EXIT_OK
 
@@ -459,7 +503,8 @@ def _run_token(args: argparse.Namespace) -> int:
         raise CliError(f"the emulator refused: {answer.get('error')}", EXIT_USAGE)
     raise CliError(
         f"POST {endpoint} answered {response.status_code}: {base} is not a Wink emulator "
-        f"(the demo's is at http://HOST:PORT/wink)"
+        f"(the demo's is at http://HOST:PORT/wink)",
+        EXIT_UNAVAILABLE,  # something answered, but nonsense: as the README's exit codes say
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Unpack, cast
+import asyncio
+from typing import Any, Unpack, cast
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
@@ -11,7 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
-from wink_middleware._exceptions import AuthenticationFailed, MissingToken
+from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY
 from wink_middleware._logging import logger
 from wink_middleware._routing.gate import (
     ANONYMOUS,
@@ -49,7 +51,19 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         verifier: AsyncWinkVerifier | None = None,
         **options: Unpack[WinkOptions],
     ) -> None:
-        super().__init__(config, verifier, options, AsyncWinkVerifier)
+        try:
+            super().__init__(config, verifier, options, AsyncWinkVerifier)
+        except WinkConfigError as error:
+            if not _server_running():
+                raise
+            # Built by the server's first ASGI call: Starlette and FastAPI build their middleware
+            # stack on the lifespan startup, where an exception reads to uvicorn (--lifespan
+            # auto) as "no lifespan support": it would serve, then answer every request with a
+            # 500. Kept instead, to fail the startup (see _Misconfigured).
+            self.__class__ = _Misconfigured
+            self.app = app
+            self._error = str(error)
+            return
         self.app = app
         # Only a miss goes through resolve() (awaited on the async twin).
         self._resolve = self.verifier.resolve
@@ -67,8 +81,10 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
             return
 
-        # For integrations that answer in the middleware's name (wink_middleware.fastapi).
+        # For integrations that answer in the middleware's name (wink_middleware.fastapi), and
+        # for handlers (get_verifier(), e.g. to revoke at logout).
         scope["wink.realm"] = self._realm
+        scope[VERIFIER_KEY] = self.verifier
         # The root_path is stripped here alone: routing matches paths as the app sees them.
         path = scope["path"]
         root_path = scope.get("root_path")
@@ -99,6 +115,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         if view.subprotocols:
             _drop_token(scope, self._marker)
         scope["wink"] = scope["user"] = decided
+        scope[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
         scope["auth"] = AuthCredentials(_AUTHENTICATED)
         await self.app(scope, receive, send)
 
@@ -273,3 +290,43 @@ def _anonymous(scope: Scope, *, replace: bool = False) -> None:
         scope.setdefault("wink", None)
         scope.setdefault("user", UnauthenticatedUser())
         scope.setdefault("auth", AuthCredentials())
+
+
+def _server_running() -> bool:
+    """Whether this runs inside an event loop (a server's first ASGI call), not at import."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _Misconfigured(WinkMiddleware):
+    """A :class:`WinkMiddleware` whose configuration failed while a server was already running.
+
+    It fails the lifespan startup with the :class:`~wink_middleware.WinkConfigError` (uvicorn
+    logs it and exits, also under ``--lifespan auto``) and answers no request: without a
+    lifespan, each request raises the error (the server logs it).
+    """
+
+    _error: str
+
+    @property
+    def config(self) -> Any:  # type: ignore[override]
+        raise WinkConfigError(self._error)
+
+    @property
+    def verifier(self) -> Any:  # type: ignore[override]
+        raise WinkConfigError(self._error)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            raise WinkConfigError(self._error)
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send(
+                {"type": "lifespan.startup.failed", "message": f"WinkConfigError: {self._error}"}
+            )
+
+    async def aclose(self) -> None:
+        return None

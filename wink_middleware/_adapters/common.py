@@ -47,6 +47,7 @@ class Adapter(Generic[V]):
         self._decide = gate.decide
         self._failed = gate.failed
         self._resolved = gate.resolved
+        self._extract = gate.tokens.extract
         self._read_cookies = config.cookie_name is not None
         self._read_query = config.query_param is not None
         self._read_subprotocols = config.websocket_subprotocol is not None

@@ -10,7 +10,7 @@ from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
-from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._logging import logger
 from wink_middleware._routing.gate import (
     ANONYMOUS,
@@ -72,6 +72,9 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
             if type(decided) is Outcome:
                 return self._not_admitted(decided, environ, start_response)
         environ[WSGI_KEY] = decided
+        environ[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
+        # Set only where the app is called: a denied request's environ stays as small as before.
+        environ[VERIFIER_KEY] = self.verifier  # for handlers: get_verifier()
         if self._remote_user:
             environ["REMOTE_USER"] = decided.wink_token
         return self.app(environ, start_response)
@@ -82,6 +85,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         """The I/O of a request the gate did not admit: pass it on unchecked or anonymous, or deny."""
         kind = outcome.kind
         if kind is PUBLIC:
+            environ[VERIFIER_KEY] = self.verifier
             return self.app(environ, start_response)
         if kind is PREFLIGHT:
             return self._preflight(environ, start_response)
@@ -93,6 +97,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
                 environ[WSGI_ERROR_KEY] = (
                     outcome.error
                 )  # anonymous_on_invalid: the page can say why
+            environ[VERIFIER_KEY] = self.verifier
             return self.app(environ, start_response)
         return self._deny(environ, start_response, cast(AuthenticationFailed, outcome.error))
 

@@ -165,15 +165,16 @@ class AsyncWinkVerifier(VerifierBase):
         """
         core = self._core
         call = core.session_call(return_url, cancel_url)
-        core.admit(len(self._inflight) + self._sessions_pending)
-        self._sessions_pending += 1
         try:
-            session: WinkSession = await self._exchange(call)
+            core.admit(len(self._inflight) + self._sessions_pending)
+            self._sessions_pending += 1
+            try:
+                session: WinkSession = await self._exchange(call)
+            finally:
+                self._sessions_pending -= 1
         except AuthenticationFailed as error:
             core.session_failed(error)
             raise
-        finally:
-            self._sessions_pending -= 1
         return session
 
     async def _call(self, miss: Miss) -> WinkProfile:

@@ -216,17 +216,18 @@ class WinkVerifier(VerifierBase):
         """
         core = self._core
         call = core.session_call(return_url, cancel_url)
-        with self._inflight_lock:
-            core.admit(len(self._inflight) + self._sessions_pending)
-            self._sessions_pending += 1
         try:
-            session: WinkSession = self._exchange(call)
+            with self._inflight_lock:
+                core.admit(len(self._inflight) + self._sessions_pending)
+                self._sessions_pending += 1
+            try:
+                session: WinkSession = self._exchange(call)
+            finally:
+                with self._inflight_lock:
+                    self._sessions_pending -= 1
         except AuthenticationFailed as error:
             core.session_failed(error)
             raise
-        finally:
-            with self._inflight_lock:
-                self._sessions_pending -= 1
         return session
 
     def _call(self, miss: Miss) -> WinkProfile:

@@ -27,7 +27,7 @@ from wink_middleware._exceptions import (
     MissingToken,
     WinkConfigError,
 )
-from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._profile import WinkProfile
 from wink_middleware._routing.gate import (
     ANONYMOUS,
@@ -223,6 +223,7 @@ class WinkAuthenticationMiddleware:
         else:
             gate = wink.gate()
             self._decide = gate.decide
+            self._extract = gate.tokens.extract
             self._resolved = gate.resolved
             self._failed = gate.failed
             self._resolve = wink.verifier.resolve
@@ -230,7 +231,9 @@ class WinkAuthenticationMiddleware:
     def __call__(self, request: Any) -> Any:
         if self._is_async:
             return self.__acall__(request)
-        decided = self._decide(self._view(request))
+        request.META[VERIFIER_KEY] = self._wink.verifier  # for views: get_verifier()
+        view = self._view(request)
+        decided = self._decide(view)
         if type(decided) is Outcome:
             outcome = decided
             if outcome.kind is PENDING:
@@ -247,11 +250,14 @@ class WinkAuthenticationMiddleware:
                 response = self.get_response(request)
                 return self._preflight(request, response) if decided.kind is PREFLIGHT else response
         self._signed_in(request, decided)
+        request.META[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
         return self.get_response(request)
 
     async def __acall__(self, request: Any) -> Any:
         verifier, gate = self._wink.async_gate()
-        decided = gate.decide(self._view(request))
+        request.META[VERIFIER_KEY] = verifier  # for views: get_verifier()
+        view = self._view(request)
+        decided = gate.decide(view)
         if type(decided) is Outcome:
             outcome = decided
             if outcome.kind is PENDING:
@@ -268,6 +274,7 @@ class WinkAuthenticationMiddleware:
                 response = await self.get_response(request)
                 return self._preflight(request, response) if decided.kind is PREFLIGHT else response
         self._signed_in(request, decided)
+        request.META[TOKEN_KEY] = (gate.tokens.extract, view)  # read by get_access_token()
         return await self.get_response(request)
 
     def _session(self, request: Any, outcome: Outcome) -> Any:
