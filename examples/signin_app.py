@@ -25,7 +25,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from wink_middleware import AsyncWinkVerifier, WinkConfig, WinkMiddleware, require_profile
+from wink_middleware import (
+    AsyncWinkVerifier,
+    WinkConfig,
+    WinkMiddleware,
+    get_access_token,
+    require_profile,
+)
 from wink_middleware.testing import KEYCLOAK_JS
 
 APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:8001")
@@ -47,8 +53,9 @@ async def me(request: Request) -> JSONResponse:
 
 
 async def logout(request: Request) -> JSONResponse:
-    token = request.headers["authorization"].partition(" ")[2].strip()
-    await verifier.revoke(token)  # refused from now on, in every worker sharing the tier
+    token = get_access_token(request)  # the token this request was verified with
+    if token is not None:
+        await verifier.revoke(token)  # refused from now on, in every worker sharing the tier
     return JSONResponse({"signed_out": True})
 
 

@@ -1,6 +1,7 @@
 """Sign in with Wink, offline, from Django: ``WinkAuthenticationMiddleware`` answers the session route
 (``"session_path"`` in ``settings.WINK``), and the same page (signin.html) signs in with keycloak-js
-26 against the local Wink emulator; views get ``request.wink`` and ``request.user``.
+26 against the local Wink emulator; views get ``request.wink`` and ``request.user``, and the logout
+view revokes the request's token with ``get_verifier(request)``.
 
 Run it, from the repository root (no Wink account, no network):
 
@@ -24,7 +25,10 @@ from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
+from wink_middleware import get_access_token, get_verifier
 from wink_middleware.testing import KEYCLOAK_JS
 
 APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:8001")
@@ -92,12 +96,21 @@ def me(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"user_id": request.wink.user_id, "name": request.wink.display_name})
 
 
+def logout(request: HttpRequest) -> JsonResponse:
+    token = get_access_token(request)  # the token this request was verified with
+    if token is not None:
+        get_verifier(request).revoke(token)  # refused from now on, in every worker
+    return JsonResponse({"signed_out": True})
+
+
 urlpatterns = [
     path("", page),
     path("keycloak.js", keycloak_js),
     path("silent-check-sso.html", silent_check),
     path("settings.json", wink_settings),
     path("api/me", me),
+    # A bearer token, not a cookie, authenticates the call: no CSRF to guard against.
+    path("api/logout", csrf_exempt(require_POST(logout))),
 ]
 
 application = get_wsgi_application()

@@ -17,7 +17,13 @@ from typing import Any
 
 from flask import Flask, request, send_file
 
-from wink_middleware import WinkConfig, WinkVerifier, WinkWSGIMiddleware, require_profile
+from wink_middleware import (
+    WinkConfig,
+    WinkVerifier,
+    WinkWSGIMiddleware,
+    get_access_token,
+    require_profile,
+)
 from wink_middleware.testing import KEYCLOAK_JS
 
 APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:8001")
@@ -57,8 +63,9 @@ def me() -> dict[str, Any]:
 
 @app.post("/api/logout")
 def logout() -> dict[str, Any]:
-    token = request.headers["Authorization"].partition(" ")[2].strip()
-    verifier.revoke(token)  # refused from now on, in every worker sharing the tier
+    token = get_access_token(request)  # the token this request was verified with
+    if token is not None:
+        verifier.revoke(token)  # refused from now on, in every worker sharing the tier
     return {"signed_out": True}
 
 

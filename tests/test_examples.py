@@ -489,8 +489,7 @@ needs_chromium = pytest.mark.skipif(
 def sign_in_from_the_page(
     chromium: Chromium, app_url: str, wink: WinkEmulator, shots: Path
 ) -> None:
-    """signin.html: signed out, Wink's sign-in page, back signed in; the API answers; a refresh
-    gives a token it accepts; sign-out revokes the token and ends Wink's session."""
+    """signin.html: signed out, Wink's sign-in page, back signed in, then sign_out_from_the_page."""
     chromium.open(f"{app_url}/")
     assert chromium.wait_for("window.ready") == {"signedIn": False}
     chromium.evaluate("document.getElementById('sign-in').click()")
@@ -503,6 +502,11 @@ def sign_in_from_the_page(
         "Signed in as Ada Lovelace"
     )
     chromium.screenshot(shots / "signed-in.png")
+    sign_out_from_the_page(chromium, app_url, wink)
+
+
+def sign_out_from_the_page(chromium: Chromium, app_url: str, wink: WinkEmulator) -> None:
+    """A refresh gives a token the API accepts; sign-out revokes it and ends Wink's session."""
     first = chromium.evaluate("keycloak.token")
     assert chromium.evaluate("keycloak.updateToken(-1)") is True  # a refresh, forced
     assert chromium.evaluate("window.api('/api/me').then(r => r.status)") == 200
@@ -603,21 +607,7 @@ def test_signin_django_example(
                 pass
             assert server.poll() is None and time.monotonic() < deadline, "Django did not start"
             time.sleep(0.1)
-        chromium.open(f"{app_url}/")
-        assert chromium.wait_for("window.ready") == {"signedIn": False}
-        chromium.evaluate("document.getElementById('sign-in').click()")
-        chromium.wait_for("document.querySelector('button[name=user]') !== null")
-        chromium.evaluate("document.querySelector('button[name=user]').click()")
-        chromium.wait_for(f"location.href === {json.dumps(app_url + '/')} && window.ready")
-        assert chromium.evaluate("window.ready") == {"signedIn": True}, chromium.page_errors()
-        assert chromium.evaluate("document.getElementById('who').textContent") == (
-            "Signed in as Ada Lovelace"
-        )
-        chromium.screenshot(tmp_path / "signed-in.png")
-        assert chromium.evaluate("keycloak.updateToken(-1)") is True
-        assert chromium.evaluate("window.api('/api/me').then(r => r.status)") == 200
-        assert wink.session_calls == 1
-        assert chromium.page_errors() == []
+        sign_in_from_the_page(chromium, app_url, wink, tmp_path)
     finally:
         server.terminate()
         server.wait(10)
