@@ -187,7 +187,12 @@ def test_fleet_setups_example(wink: WinkEmulator, monkeypatch: pytest.MonkeyPatc
         module.with_your_own_client(inner, config),
     ):
         # Built, not connected: "down" until Redis has answered once (no Redis listens here).
-        assert built.verifier.health() == {"wink": "closed", "shared": "down", "listener": "off"}
+        assert built.verifier.health() == {
+            "wink": "closed",
+            "shared": "down",
+            "listener": "off",
+            "jwks": "off",
+        }
 
 
 def test_plain_asgi_example(wink: WinkEmulator) -> None:

@@ -44,7 +44,12 @@ async def test_health_reads_shared_down_until_redis_has_answered_once(
 ) -> None:
     worker = emulator.async_verifier(redis_url=redis_url, retries=0)
     try:
-        assert worker.health() == {"wink": "closed", "shared": "down", "listener": "off"}
+        assert worker.health() == {
+            "wink": "closed",
+            "shared": "down",
+            "listener": "off",
+            "jwks": "off",
+        }
         await worker.verify(emulator.issue_token())
         assert worker.health()["shared"] == "up"
     finally:
@@ -57,7 +62,12 @@ async def test_health_reads_shared_down_with_a_redis_that_never_answered(
     worker = emulator.async_verifier(redis_url=NOBODY, retries=0)
     try:
         await verify_for(worker, [emulator.issue_token()], 0.5)
-        assert worker.health() == {"wink": "closed", "shared": "down", "listener": "down"}
+        assert worker.health() == {
+            "wink": "closed",
+            "shared": "down",
+            "listener": "down",
+            "jwks": "off",
+        }
     finally:
         await closed(worker)
 

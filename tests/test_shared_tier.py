@@ -296,7 +296,7 @@ async def test_without_the_tier_revoke_and_invalidate_apply_to_this_process_only
     assert await worker.revoke(token) is False
     with pytest.raises(TokenRejected, match="revoked"):
         await worker.verify(token)
-    assert worker.health() == {"wink": "closed", "shared": "off", "listener": "off"}
+    assert worker.health() == {"wink": "closed", "shared": "off", "listener": "off", "jwks": "off"}
 
 
 # -- what Redis holds ----------------------------------------------------------------------------

@@ -52,6 +52,10 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
     "session_return_url": ("WINK_SESSION_RETURN_URL",),
     "session_cancel_url": ("WINK_SESSION_CANCEL_URL",),
     "session_rate": ("WINK_SESSION_RATE",),
+    "jwks_url": ("WINK_JWKS_URL",),
+    "issuer": ("WINK_ISSUER",),
+    "jwks_cooldown": ("WINK_JWKS_COOLDOWN",),
+    "jwks_ttl": ("WINK_JWKS_TTL",),
 }
 # Never echoed in a message, not even stripped into one.
 _SECRET_OPTIONS = frozenset({"client_secret", "redis_secret"})
@@ -69,6 +73,8 @@ _FLOAT_OPTIONS = frozenset(
         "redis_timeout",
         "local_ttl",
         "session_rate",
+        "jwks_cooldown",
+        "jwks_ttl",
     }
 )
 _BOOL_OPTIONS = frozenset(
@@ -159,6 +165,10 @@ class WinkConfig:
     session_cancel_url: str | None = None
     session_origins: Sequence[str] | None = None
     session_rate: float = 10.0
+    jwks_url: str | None = None
+    issuer: str | None = None
+    jwks_cooldown: float = 10.0
+    jwks_ttl: float = 600.0
 
     def __post_init__(self) -> None:
         for name in ("client_id", "client_secret"):
@@ -243,6 +253,28 @@ class WinkConfig:
                 )
         object.__setattr__(self, "observers", observers)
         self._check_sessions()
+        self._check_jwks()
+
+    def _check_jwks(self) -> None:
+        url = self.jwks_url
+        if url is not None and (
+            not isinstance(url, str)
+            or not url.startswith(("https://", "http://"))
+            or not (url.isascii() and url.isprintable())
+            or " " in url
+        ):
+            raise WinkConfigError("jwks_url must be an http:// or https:// URL")
+        if self.issuer is not None and (not isinstance(self.issuer, str) or not self.issuer):
+            raise WinkConfigError("issuer must be a non-empty string")
+        if self.jwks_ttl <= 0:
+            raise WinkConfigError("jwks_ttl must be > 0 seconds")
+        if url is not None:
+            try:
+                import joserfc  # noqa: F401
+            except ImportError:
+                raise WinkConfigError(
+                    "jwks_url needs a JOSE library: pip install 'wink-middleware[jwt]'"
+                ) from None
 
     def _check_sessions(self) -> None:
         path = self.session_path
@@ -387,6 +419,10 @@ class WinkOptions(TypedDict, total=False):
     session_cancel_url: str | None
     session_origins: Sequence[str] | None
     session_rate: float
+    jwks_url: str | None
+    issuer: str | None
+    jwks_cooldown: float
+    jwks_ttl: float
 
 
 def _is_key_prefix(value: str) -> bool:

@@ -41,6 +41,9 @@ names it does not know.
     ``created``, ``invalid`` (the route refused the request's URLs), ``rate_limited`` (the route's
     ``session_rate`` was spent), ``rejected`` (Wink refused the client's credentials),
     ``unavailable`` or ``bad_response``.
+``jwks_fetch`` (:data:`JWKS_FETCH`)
+    One fetch of the realm's signing keys for the signature pre-filter (``jwks_url``). ``outcome``:
+    ``ok`` or ``error`` (unreachable, not 200, or no usable key); ``duration_s``: how long it took.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ __all__ = [
     "CACHE_EVENTS",
     "INTEGRITY_FAILURE",
     "INVALIDATION",
+    "JWKS_FETCH",
     "REDIS_OP",
     "REQUEST",
     "REQUEST_EVENTS",
@@ -86,6 +90,7 @@ INVALIDATION = "invalidation"
 INTEGRITY_FAILURE = "integrity_failure"
 REDIS_OP = "redis_op"
 SESSION = "session"
+JWKS_FETCH = "jwks_fetch"
 
 # The closed vocabularies, in the order an exporter lists them.
 REQUEST_OUTCOMES = (

@@ -20,6 +20,7 @@ from wink_middleware._session import WinkSession
 from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
+    from wink_middleware._engine.jwks_fetch import AsyncKeyFetcher
     from wink_middleware._shared.async_tier import AsyncSharedTier
 
 __all__ = ["AsyncWinkVerifier"]
@@ -57,6 +58,13 @@ class AsyncWinkVerifier(VerifierBase):
         self._owns_client = client is None
         self._inflight: dict[bytes, asyncio.Task[WinkProfile]] = {}
         self._sessions_pending = 0
+        self._jwks: AsyncKeyFetcher | None = None
+        if self._core.prefilter is not None:
+            from wink_middleware._engine.jwks_fetch import AsyncKeyFetcher
+
+            self._jwks = AsyncKeyFetcher(
+                self._core.prefilter, config.jwks_url or "", config.timeout, self._get_client
+            )
 
     async def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
@@ -69,8 +77,11 @@ class AsyncWinkVerifier(VerifierBase):
         """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
 
         One shared call per token however many ask at once; a waiter that is cancelled does not
-        cancel the call the others wait for.
+        cancel the call the others wait for. With ``jwks_url``, a token the realm's keys did not
+        sign is refused first, without a call to Wink.
         """
+        if self._jwks is not None:
+            await self._jwks.screen(miss)
         task = self._inflight.get(miss.key)
         if task is None or task.get_loop() is not asyncio.get_running_loop():
             # A call that ended since this miss was looked up has cached its answer: use it.

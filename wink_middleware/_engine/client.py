@@ -17,14 +17,21 @@ import httpcore
 import httpx
 
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine.protocol import MAX_BODY_BYTES, is_identity, request_headers
+from wink_middleware._engine.protocol import (
+    MAX_BODY_BYTES,
+    USER_AGENT,
+    is_identity,
+    request_headers,
+)
 from wink_middleware._exceptions import WinkBadResponse, WinkUnavailable
 
 __all__ = [
     "Answer",
+    "async_get",
     "async_post",
     "make_async_client",
     "make_sync_client",
+    "sync_get",
     "sync_post",
     "translate",
 ]
@@ -235,3 +242,52 @@ def translate(error: Exception) -> WinkUnavailable | WinkBadResponse:
         result = WinkUnavailable(f"the connection to Wink failed ({type(error).__name__})")
     result.__cause__ = error  # kept for debuggers; the message itself never holds request data
     return result
+
+
+# A key set is asked for as JSON, uncompressed: the 64 KiB cap is a cap on memory too.
+_GET_HEADERS = {
+    "Accept": "application/json",
+    "User-Agent": USER_AGENT,
+    "Accept-Encoding": "identity",
+}
+
+
+async def async_get(client: httpx.AsyncClient, url: str) -> tuple[int, bytes | None]:
+    """GET ``url`` (the realm's key set): the status and at most ``MAX_BODY_BYTES`` of a 2xx body
+    (``None`` when it was longer, encoded or not 2xx)."""
+    async with client.stream("GET", url, headers=_GET_HEADERS) as response:
+        status = response.status_code
+        if not 200 <= status < 300 or _too_long(response):
+            return status, None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return status, None
+            chunks.append(chunk)
+        return status, b"".join(chunks)
+
+
+def sync_get(
+    client: httpx.Client, url: str, *, timeout: float, clock: Callable[[], float] = time.monotonic
+) -> tuple[int, bytes | None]:
+    """:func:`async_get`'s sync twin, within ``timeout`` overall (as :func:`sync_post`)."""
+    deadline = clock() + timeout
+    with (
+        _deadline_scope(timeout),
+        client.stream("GET", url, headers=_GET_HEADERS, timeout=httpx.Timeout(timeout)) as response,
+    ):
+        _check_deadline(deadline, clock)
+        status = response.status_code
+        if not 200 <= status < 300 or _too_long(response):
+            return status, None
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            _check_deadline(deadline, clock)
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return status, None
+            chunks.append(chunk)
+        return status, b"".join(chunks)

@@ -65,6 +65,7 @@ from wink_middleware._shared.entry import SharedEntry
 from wink_middleware._token_rule import check_token
 
 if TYPE_CHECKING:
+    from wink_middleware._engine.jwks import PreFilter
     from wink_middleware._shared.tier import SharedTierBase
 from wink_middleware._engine.stats import VerifierStats
 
@@ -177,6 +178,20 @@ class VerifierCore:
         self.session_url = config.session_url
         self._session_headers = session_headers(config.client_id, config.client_secret)
         self._credentials_logged_at: float | None = None
+        #: The signature pre-filter (``jwks_url``), or ``None`` when it is off.
+        self.prefilter: PreFilter | None = None
+        if config.jwks_url is not None:
+            from wink_middleware._engine.jwks import PreFilter
+
+            self.prefilter = PreFilter(
+                issuer=config.issuer,
+                ttl=config.jwks_ttl,
+                cooldown=config.jwks_cooldown,
+                clock=self.clock,
+                stats=self.stats,
+                remember=self._remember_rejection,
+                emit=self.emit,
+            )
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -712,14 +727,18 @@ class VerifierBase:
     def health(self) -> dict[str, str]:
         """For readiness probes: the state of Wink's breaker, the shared tier and its listener.
 
-        ``{"wink": "closed|open|half-open", "shared": "off|up|down", "listener": "off|up|down"}``;
-        ``listener`` is ``"up"`` once Redis confirmed the invalidation subscription.
+        ``{"wink": "closed|open|half-open", "shared": "off|up|down", "listener": "off|up|down",
+        "jwks": "off|unknown|up|down"}``; ``listener`` is ``"up"`` once Redis confirmed the
+        invalidation subscription; ``jwks`` is the signature pre-filter's key set (``"unknown"``:
+        not fetched yet; ``"down"``: the last fetch failed, and the pre-filter is skipped).
         """
         tier = self._tier
+        prefilter = self._core.prefilter
         return {
             "wink": self.breaker_state,
             "shared": "off" if tier is None else tier.state,
             "listener": "off" if tier is None else tier.listener,
+            "jwks": "off" if prefilter is None else prefilter.state,
         }
 
     def _target(self, token: str) -> Miss:

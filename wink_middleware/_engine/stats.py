@@ -32,6 +32,8 @@ _COUNTERS = (
     "shared_breaker_short_circuits",
     "session_calls",
     "sessions_created",
+    "signature_rejections",
+    "jwks_fetches",
 )
 _FAILURES = ("rejected", "unavailable", "bad_response")
 
@@ -85,6 +87,9 @@ class VerifierStats:
     #: Attempts at Wink's session endpoint, and the sessions it gave (``create_session``).
     session_calls = _Counter()
     sessions_created = _Counter()
+    #: The signature pre-filter (``jwks_url``): tokens it refused, and fetches of the realm's keys.
+    signature_rejections = _Counter()
+    jwks_fetches = _Counter()
 
     def __init__(self) -> None:
         self._counts = {name: itertools.count(0) for name in (*_COUNTERS, *_FAILURES)}

@@ -28,6 +28,7 @@ from wink_middleware._session import WinkSession
 from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
+    from wink_middleware._engine.jwks_fetch import SyncKeyFetcher
     from wink_middleware._shared.sync_tier import SyncSharedTier
 
 __all__ = ["WinkVerifier"]
@@ -85,6 +86,13 @@ class WinkVerifier(VerifierBase):
         self._wait_timeout = config.timeout * (config.retries + 1) + _WAIT_GRACE
         if self._shared is not None:
             self._wait_timeout += self._shared.lock_ttl
+        self._jwks: SyncKeyFetcher | None = None
+        if self._core.prefilter is not None:
+            from wink_middleware._engine.jwks_fetch import SyncKeyFetcher
+
+            self._jwks = SyncKeyFetcher(
+                self._core.prefilter, config.jwks_url or "", config.timeout, self._get_client
+            )
 
     def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
@@ -96,8 +104,11 @@ class WinkVerifier(VerifierBase):
     def resolve(self, miss: Miss) -> WinkProfile:
         """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
 
-        One shared call per token however many threads ask at once.
+        One shared call per token however many threads ask at once. With ``jwks_url``, a token the
+        realm's keys did not sign is refused first, without a call to Wink.
         """
+        if self._jwks is not None:
+            self._jwks.screen(miss)
         with self._inflight_lock:
             flight = self._inflight.get(miss.key)
             leading = flight is None
