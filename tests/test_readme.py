@@ -93,3 +93,9 @@ def test_every_extra_named_is_declared() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     for extra in set(re.findall(r"`\[([a-z]+)\]`", README)):
         assert re.search(rf"^{extra} = \[", pyproject, flags=re.MULTILINE), extra
+
+
+def test_the_logging_config_block_is_the_tested_file() -> None:
+    # Shown whole, so a user with only the wheel has it; tests/test_examples.py runs the file.
+    blocks = re.findall(r"^```json\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
+    assert (ROOT / "examples" / "logging.json").read_text() in blocks
