@@ -2,7 +2,7 @@
 
 Sections: ``asgi`` (cache-hit overhead in-process), ``wsgi`` (the same for WSGI, plus
 ``bench_wsgi``'s rate ratios to a bare hello and a Flask route), ``coalesce``
-(single-flight), ``miss`` (cold-request cost beyond Wink's latency), ``server`` (uvicorn + wrk on
+(single-flight), ``flood`` (forged tokens with and without ``jwks_url``), ``miss`` (cold-request cost beyond Wink's latency), ``server`` (uvicorn + wrk on
 127.0.0.1) and ``memory`` (RSS for 100,000 cached profiles, ``cache_size`` bound). The full run
 takes about two minutes on 2 cores; ``--quick`` about twenty seconds, with fewer rounds and a
 memory figure projected from 10,000 profiles.
@@ -24,6 +24,7 @@ from benchmarks import (
     bench_asgi,
     bench_coalesce,
     bench_fleet,
+    bench_flood,
     bench_memory,
     bench_miss,
     bench_server,
@@ -49,6 +50,7 @@ class Settings:
     server_seconds: float
     memory_profiles: int
     bound_tokens: int
+    flood_tokens: int
 
 
 FULL = Settings(
@@ -61,6 +63,7 @@ FULL = Settings(
     server_seconds=2,
     memory_profiles=100_000,
     bound_tokens=5000,
+    flood_tokens=10_000,
 )
 QUICK = Settings(
     asgi_rounds=7,
@@ -72,6 +75,7 @@ QUICK = Settings(
     server_seconds=1,
     memory_profiles=10_000,
     bound_tokens=3000,
+    flood_tokens=2000,
 )
 
 SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
@@ -82,6 +86,7 @@ SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
         *bench_wsgi.run(rounds=s.wsgi_rounds, n=s.wsgi_n),
     ],
     "coalesce": lambda s: asyncio.run(bench_coalesce.run()),
+    "flood": lambda s: asyncio.run(bench_flood.run(forged=s.flood_tokens)),
     "miss": lambda s: asyncio.run(bench_miss.run(n=s.miss_n)),
     "server": lambda s: bench_server.run(rounds=s.server_rounds, seconds=s.server_seconds),
     "memory": lambda s: bench_memory.run(profiles=s.memory_profiles, tokens=s.bound_tokens),

@@ -17,6 +17,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from benchmarks import (
     bench_asgi,
     bench_coalesce,
+    bench_flood,
     bench_memory,
     bench_miss,
     bench_server,
@@ -90,6 +91,25 @@ def test_100_cold_tokens_times_10_concurrent_requests_cost_100_wink_calls() -> N
     assert flight.requests == 1000
     assert flight.all_ok
     assert flight.wink_calls == 100
+
+
+@pytest.mark.parametrize("prefilter", [False, True])
+def test_a_flood_of_forged_tokens_costs_wink_nothing_only_with_the_pre_filter(
+    prefilter: bool,
+) -> None:
+    result = asyncio.run(
+        bench_flood.flood(prefilter=prefilter, forged=300, clients=16, users=5, latency=0.005)
+    )
+    assert result.refused == 300
+    assert result.flood_wink_calls == (0 if prefilter else 300)
+    assert result.user_requests >= 5
+    assert result.p50_ms <= result.p99_ms
+
+
+def test_the_flood_rows_report_the_goal_and_the_cost_per_miss() -> None:
+    rows = asyncio.run(bench_flood.run(forged=200, clients=8, users=3, latency=0.005))
+    assert [row.met for row in rows] == [None, None, True, None, None]
+    assert "µs vs" in rows[-1].value
 
 
 def test_coalescing_rows_report_the_goal_met() -> None:
