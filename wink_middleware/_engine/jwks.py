@@ -304,6 +304,6 @@ class PreFilter:
             extra=fields(fp, "rejected"),
         )
         rejection = TokenRejected(reason)
-        if reason is not UNKNOWN_KID:
+        if reason != UNKNOWN_KID:
             self._remember(key, rejection)
         raise rejection
