@@ -1,22 +1,31 @@
-"""AsyncWinkVerifier: token -> WinkProfile, for asyncio. Decisions live in ``_engine``; this does I/O."""
+"""AsyncWinkVerifier: token -> WinkProfile, for asyncio. Decisions live in the core and the flow;
+this does their I/O."""
 
 from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, assert_never
 
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
-from wink_middleware._engine.client import async_post, make_async_client, translate
+from wink_middleware._engine.client import AsyncClient, async_attempt, make_async_client
 from wink_middleware._engine.core import Miss, VerifierBase, token_bytes
+from wink_middleware._engine.flow import (
+    AcquireLease,
+    Announce,
+    AwaitLease,
+    FillShared,
+    Post,
+    ReadShared,
+    ReleaseLease,
+    Sleep,
+    Step,
+    cold_verification,
+)
 from wink_middleware._events import SINGLEFLIGHT
-from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
-from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
     from wink_middleware._shared.async_tier import AsyncSharedTier
@@ -27,7 +36,7 @@ __all__ = ["AsyncWinkVerifier"]
 class AsyncWinkVerifier(VerifierBase):
     """Verifies Wink access tokens with an expiry-bounded cache and one call to Wink per cold token.
 
-    ``client`` is an ``httpx.AsyncClient`` you own (it is not closed by :meth:`aclose`); without it,
+    ``client`` is an ``AsyncClient`` you own (it is not closed by :meth:`aclose`); without it,
     the verifier makes a pooled client on first use and closes it in :meth:`aclose`.
     ``clock`` and ``cache`` are injectable for tests. ``redis`` is a ``redis.asyncio`` client you own
     (IAM, mTLS, Sentinel or Cluster setups) for the shared tier; ``redis_url`` in the config builds
@@ -41,7 +50,7 @@ class AsyncWinkVerifier(VerifierBase):
         self,
         config: WinkConfig,
         *,
-        client: httpx.AsyncClient | None = None,
+        client: AsyncClient | None = None,
         clock: Clock | None = None,
         cache: ProfileCache | None = None,
         redis: Any = None,
@@ -83,36 +92,53 @@ class AsyncWinkVerifier(VerifierBase):
         return await asyncio.shield(task)
 
     async def _fetch(self, miss: Miss) -> WinkProfile:
-        try:
-            if self._shared is None:
-                return await self._ask_wink(miss)
-            return await self._fleet(self._shared, miss)
-        finally:
-            self._inflight.pop(miss.key, None)
-
-    async def _ask_wink(self, miss: Miss) -> WinkProfile:
-        try:
-            profile = await self._call(miss)
-        except AuthenticationFailed as error:
-            return self._core.failed(miss, error)
-        return self._core.succeeded(miss, profile)
-
-    async def _fleet(self, tier: AsyncSharedTier, miss: Miss) -> WinkProfile:
-        """Drive the fleet's single-flight (``fleet_verification``, its rules) with asyncio I/O."""
-        tier.ensure_listener()
-        steps = fleet_steps(tier, miss, lambda: self._call(miss), lambda: self._ask_wink(miss))
-        flow = fleet_verification(self._core, miss)
+        """Drive the cold verification's flow (:mod:`~wink_middleware._engine.flow`, its rules)
+        with asyncio I/O."""
+        tier = self._shared
+        if tier is not None:
+            tier.ensure_listener()
+        flow = cold_verification(self._core, miss, fleet=tier is not None)
         result: Any = None
         error: Exception | None = None
-        while True:
-            try:
-                step, argument = flow.send(result) if error is None else flow.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            try:
-                result, error = await steps[step](argument), None
-            except Exception as exc:
-                result, error = None, exc
+        try:
+            while True:
+                try:
+                    step = flow.send(result) if error is None else flow.throw(error)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                try:
+                    result, error = await self._take(step, miss), None
+                except Exception as exc:
+                    result, error = None, exc
+        finally:
+            flow.close()
+            self._inflight.pop(miss.key, None)
+
+    async def _take(self, step: Step, miss: Miss) -> Any:
+        """Carry out one step of the flow."""
+        match step:
+            case Post():
+                client = self._get_client()
+                return await async_attempt(client, self._core.url, step.body, step.timeout)
+            case Sleep():
+                await asyncio.sleep(step.seconds)
+                return None
+        tier = self._shared
+        assert tier is not None, "a fleet step without the shared tier"
+        match step:
+            case ReadShared():
+                return await tier.get(miss)
+            case AcquireLease():
+                return await tier.acquire(miss)
+            case AwaitLease():
+                return await tier.wait(miss)
+            case FillShared():
+                return await tier.fill(miss, step.entry)
+            case ReleaseLease():
+                return await tier.release(miss, step.lease)
+            case Announce():
+                return await tier.announce(miss, step.outcome)
+        assert_never(step)
 
     async def invalidate(self, token: str) -> bool:
         """Forget the answer for ``token`` here and, with the shared tier, in every process.
@@ -143,29 +169,7 @@ class AsyncWinkVerifier(VerifierBase):
             return True
         return self._local_only("revoke", miss)
 
-    async def _call(self, miss: Miss) -> WinkProfile:
-        core = self._core
-        plan = core.retry_plan()
-        body = core.request_body(miss)
-        client = self._get_client()
-        while True:
-            started = core.before_attempt(miss)
-            try:
-                async with asyncio.timeout(plan.attempt_timeout()):
-                    status, headers, content = await async_post(client, core.url, body)
-            except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
-                error = core.io_failed(miss, translate(exc), started)
-            else:
-                try:
-                    return core.judge(miss, status, headers, content, started)
-                except WinkUnavailable as exc:
-                    error = exc
-            delay = plan.next_delay()
-            if delay is None:
-                raise error
-            await asyncio.sleep(delay)
-
-    def _get_client(self) -> httpx.AsyncClient:
+    def _get_client(self) -> AsyncClient:
         if self._client is None:
             self._client = make_async_client(self.config)
         return self._client
