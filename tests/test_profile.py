@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from starlette.authentication import BaseUser
 
 from tests.helpers import profile_json
-from wink_middleware import WinkBadResponse, WinkProfile
+from wink_middleware import WinkBadResponse, WinkProfile, WinkWSGIMiddleware
+from wink_middleware.testing import WinkEmulator
 
 
 def test_from_wink_maps_camel_case_to_snake_case() -> None:
@@ -97,6 +100,39 @@ def test_expiry_time_forms(raw: object, expected: datetime | None) -> None:
 def test_unusable_expiry_time_is_a_bad_response(raw: object) -> None:
     with pytest.raises(WinkBadResponse, match="expiryTime"):
         WinkProfile.from_wink(profile_json(expiryTime=raw))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [2**1024, -(2**1024), 10**400, "9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"],
+    ids=["2**1024", "-2**1024", "10**400", "past-max-in-utc", "before-min-in-utc"],
+)
+def test_an_expiry_time_beyond_the_float_or_datetime_range_is_a_bad_response_not_a_500(
+    raw: object,
+) -> None:
+    # Wink's JSON may hold any integer: float() of 2**1024 overflowed out of the parser.
+    with pytest.raises(WinkBadResponse, match="out-of-range 'expiryTime'"):
+        WinkProfile.from_wink(profile_json(expiryTime=raw))
+
+
+def test_an_expiry_time_of_2_to_the_1024_from_wink_is_a_502_through_the_middleware() -> None:
+    emulator = WinkEmulator("client", "s3cret")
+    token = emulator.issue_token()
+    body = json.dumps(profile_json(expiryTime=2**1024)).encode()
+    emulator.malformed_next(body=body)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"reached"]
+
+    middleware = WinkWSGIMiddleware(app, verifier=emulator.verifier())
+    with httpx.Client(
+        transport=httpx.WSGITransport(middleware), base_url="http://api.test"
+    ) as client:
+        answer = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 502
+    assert answer.json()["error"] == "bad_gateway"
+    assert emulator.calls == 1
 
 
 @pytest.mark.parametrize("token", [None, "", "   "])

@@ -135,12 +135,13 @@ def parse_expiry(value: object) -> datetime | None:
     if isinstance(value, bool):
         raise WinkBadResponse("Wink's profile has a boolean in 'expiryTime'")
     if isinstance(value, int | float):
-        seconds = float(value)
-        if not math.isfinite(seconds):
-            raise WinkBadResponse("Wink's profile has a non-finite 'expiryTime'")
-        if abs(seconds) >= _MILLISECONDS_THRESHOLD:
-            seconds /= 1000.0
         try:
+            # float() of an int beyond the float range (2**1024 and up) raises OverflowError too.
+            seconds = float(value)
+            if not math.isfinite(seconds):
+                raise WinkBadResponse("Wink's profile has a non-finite 'expiryTime'")
+            if abs(seconds) >= _MILLISECONDS_THRESHOLD:
+                seconds /= 1000.0
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             raise WinkBadResponse("Wink's profile has an out-of-range 'expiryTime'") from None
@@ -153,7 +154,10 @@ def parse_expiry(value: object) -> datetime | None:
             ) from None
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past datetime.max in UTC
+            raise WinkBadResponse("Wink's profile has an out-of-range 'expiryTime'") from None
     raise WinkBadResponse(f"Wink's profile has a {_json_type(value)} in 'expiryTime'")
 
 

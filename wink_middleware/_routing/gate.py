@@ -4,7 +4,9 @@ The decision order is fixed:
 
 1. **public** path: pass, unchecked;
 2. CORS **preflight** (unless ``protect_preflight``): pass anonymous, fail-closed;
-3. the **session route** (the sign-in endpoints) would be decided here, before any token is read;
+3. the **session route** (``session_path``): decided on the path before the public/optional/
+   protected policy (a session path that is also public or protected is still the route, and needs
+   no token), after the preflight rule (a preflight there follows it); before any token is read;
 4. **extract** the token (header, cookie, subprotocol, query);
 5. **lookup**: a cached profile, a cached or local rejection, or a miss;
 6. **resolve** a miss: the only step with I/O, done by the adapter (awaited or not) between
@@ -140,8 +142,8 @@ class RequestGate:
                 if self._emit is not None:
                     self._emit(_PREFLIGHT_EVENT)
                 return _PREFLIGHT_OUTCOME
-        # The session route (sign-in, callback, sign-out) is decided here: after the policy, before
-        # any token is read.
+        # The session route belongs before the public/optional/protected policy (a session path
+        # that is also public or protected is still the route) and after the preflight rule.
         try:
             found = self._lookup(self._extract(view))
         except AuthenticationFailed as exc:
