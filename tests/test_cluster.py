@@ -1,5 +1,5 @@
-"""The shared tier on a real Redis Cluster and a real Sentinel setup (DESIGN section 11, "Cluster
-and Sentinel"): the same fleet guarantees as on one Redis, and failovers that fail no request.
+"""The shared tier on a real Redis Cluster and a real Sentinel setup: the same fleet guarantees
+as on one Redis, and failovers that fail no request.
 
 Each verifier stands for one worker process, as in tests/test_shared_tier.py.
 """

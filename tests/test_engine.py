@@ -1,4 +1,4 @@
-"""The engine's decisions, each tested once, on the I/O-free VerifierCore with a fake clock (DESIGN §7).
+"""The engine's decisions, each tested once, on the I/O-free VerifierCore with a fake clock.
 
 Pre-check, the token rule, classification of Wink's answers, cache lifetimes, negative caching,
 stale-if-error and the circuit breaker are decided by :class:`VerifierCore` for both verifiers, so
@@ -29,7 +29,7 @@ from wink_middleware import (
     WinkUnavailable,
 )
 from wink_middleware._engine.client import translate
-from wink_middleware._engine.core import Miss, VerifierCore, token_bytes
+from wink_middleware._engine.core import ColdToken, VerifierCore, token_bytes
 from wink_middleware._engine.flow import Post, Sleep, Step, cold_verification, run
 
 TOKEN = make_token()
@@ -46,9 +46,9 @@ def core(clock: FakeClock | None = None, **options: Any) -> VerifierCore:
     return VerifierCore(config(**options), clock=clock or FakeClock(), threads=False)
 
 
-def miss(engine: VerifierCore, token: str = TOKEN) -> Miss:
+def miss(engine: VerifierCore, token: str = TOKEN) -> ColdToken:
     found = engine.lookup(token.encode())
-    assert isinstance(found, Miss)
+    assert isinstance(found, ColdToken)
     return found
 
 
@@ -59,7 +59,7 @@ def ask(engine: VerifierCore, token: str = TOKEN, answer: WinkAnswer = OK) -> Wi
     did shows in ``engine.stats.wink_calls``. A backoff moves the fake clock.
     """
     found = engine.lookup(token.encode())
-    if not isinstance(found, Miss):
+    if not isinstance(found, ColdToken):
         return found
 
     def take(step: Step) -> Any:

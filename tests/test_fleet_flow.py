@@ -19,7 +19,7 @@ import pytest
 
 from tests.helpers import FakeClock, config, make_token, profile_json
 from wink_middleware import TokenRejected, WinkProfile, WinkUnavailable
-from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._engine.core import ColdToken, VerifierCore
 from wink_middleware._engine.flow import (
     AcquireLease,
     Announce,
@@ -58,11 +58,11 @@ def _nothing(_: Any) -> None:
     return None
 
 
-def fleet_core() -> tuple[VerifierCore, Miss]:
+def fleet_core() -> tuple[VerifierCore, ColdToken]:
     core = VerifierCore(config(), clock=FakeClock(), threads=False)
     core.share(lambda raw: raw[:32].ljust(32, b"\0"), local_ttl=5)
     found = core.lookup(make_token().encode())
-    assert isinstance(found, Miss)
+    assert isinstance(found, ColdToken)
     return core, found
 
 

@@ -1,4 +1,4 @@
-"""The public surface: names exported from wink_middleware, sorted and documented (DESIGN §3)."""
+"""The public surface: names exported from wink_middleware, sorted and documented."""
 
 from __future__ import annotations
 

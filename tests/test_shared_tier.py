@@ -1,4 +1,4 @@
-"""The shared tier (DESIGN section 11) against a real redis-server: several verifiers, one fleet.
+"""The shared tier against a real redis-server: several verifiers, one fleet.
 
 Each verifier here stands for one worker process (its own in-process cache, its own listener);
 tests/test_fleet.py proves the same with real processes.
@@ -680,7 +680,7 @@ def test_a_follower_waits_for_the_lease_holder_on_the_sync_twin(
 async def test_a_forged_message_can_at_worst_evict_never_admit(
     emulator: WinkEmulator, redis_url: str
 ) -> None:
-    # DESIGN section 11: messages are hints. Garbage is ignored; a forged "inv"/"fill" for a
+    # Messages are hints. Garbage is ignored; a forged "inv"/"fill" for a
     # revoked or rejected token makes the process read the fleet's entry again, never admit it.
     worker = emulator.async_verifier(redis_url=redis_url)
     raw: Any = redis.Redis.from_url(redis_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
-from wink_middleware._engine.core import Miss, VerifierBase
+from wink_middleware._engine.core import ColdToken, VerifierBase
 from wink_middleware._events import REQUEST
 from wink_middleware._exceptions import WinkConfigError
 from wink_middleware._routing.gate import RequestGate
@@ -34,7 +34,7 @@ class Adapter(Generic[V]):
         self.config = config
         self.verifier: V = verifier if verifier is not None else verifier_type(config)
         self._gate = gate = RequestGate(
-            config, self.verifier.lookup, Miss, self.verifier.emitter(REQUEST)
+            config, self.verifier.lookup, ColdToken, self.verifier.emitter(REQUEST)
         )
         # Bound once: the per-request path reads them.
         self._decide = gate.decide

@@ -11,7 +11,7 @@ from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.client import AsyncClient, async_attempt, make_async_client
-from wink_middleware._engine.core import Miss, VerifierBase, token_bytes
+from wink_middleware._engine.core import ColdToken, VerifierBase, token_bytes
 from wink_middleware._engine.flow import (
     AcquireLease,
     Announce,
@@ -40,7 +40,7 @@ class AsyncWinkVerifier(VerifierBase):
     the verifier makes a pooled client on first use and closes it in :meth:`aclose`.
     ``clock`` and ``cache`` are injectable for tests. ``redis`` is a ``redis.asyncio`` client you own
     (IAM, mTLS, Sentinel or Cluster setups) for the shared tier; ``redis_url`` in the config builds
-    one instead (DESIGN section 11).
+    one instead.
     """
 
     # One event loop drives an async verifier: its cache needs no lock.
@@ -68,12 +68,12 @@ class AsyncWinkVerifier(VerifierBase):
     async def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
         found = self.lookup(token_bytes(token))
-        if type(found) is Miss:
+        if type(found) is ColdToken:
             return await self.resolve(found)
         return found  # type: ignore[return-value]
 
-    async def resolve(self, miss: Miss) -> WinkProfile:
-        """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
+    async def resolve(self, miss: ColdToken) -> WinkProfile:
+        """The second step of verification: ask Wink about a :class:`ColdToken` from :meth:`lookup`.
 
         One shared call per token however many ask at once; a waiter that is cancelled does not
         cancel the call the others wait for.
@@ -91,7 +91,7 @@ class AsyncWinkVerifier(VerifierBase):
             self._core.event(SINGLEFLIGHT, "follower", "process")
         return await asyncio.shield(task)
 
-    async def _fetch(self, miss: Miss) -> WinkProfile:
+    async def _fetch(self, miss: ColdToken) -> WinkProfile:
         """Drive the cold verification's flow (:mod:`~wink_middleware._engine.flow`, its rules)
         with asyncio I/O."""
         tier = self._shared
@@ -114,7 +114,7 @@ class AsyncWinkVerifier(VerifierBase):
             flow.close()
             self._inflight.pop(miss.key, None)
 
-    async def _take(self, step: Step, miss: Miss) -> Any:
+    async def _take(self, step: Step, miss: ColdToken) -> Any:
         """Carry out one step of the flow."""
         match step:
             case Post():

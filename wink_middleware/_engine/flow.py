@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._engine.core import ColdToken, VerifierCore
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import (
     AuthenticationFailed,
@@ -124,7 +124,7 @@ AWAIT_LEASE = AwaitLease()
 # -- the flow -------------------------------------------------------------------------------------
 
 
-def cold_verification(core: VerifierCore, miss: Miss, *, fleet: bool = False) -> Flow:
+def cold_verification(core: VerifierCore, miss: ColdToken, *, fleet: bool = False) -> Flow:
     """The flow of one cold token: asked of Wink by this process, or (``fleet``) through the shared
     tier's single-flight."""
     if fleet:
@@ -152,7 +152,7 @@ def run(flow: Flow, take: Callable[[Step], Any]) -> WinkProfile:
         flow.close()
 
 
-def _call(core: VerifierCore, miss: Miss) -> Flow:
+def _call(core: VerifierCore, miss: ColdToken) -> Flow:
     """Ask Wink: attempts within the retry plan's deadline, guarded by the breaker.
 
     Returns the profile, or raises the :class:`AuthenticationFailed` of the last attempt.
@@ -176,7 +176,7 @@ def _call(core: VerifierCore, miss: Miss) -> Flow:
         yield Sleep(delay)
 
 
-def _ask_wink(core: VerifierCore, miss: Miss) -> Flow:
+def _ask_wink(core: VerifierCore, miss: ColdToken) -> Flow:
     """Verify as without the shared tier: ask Wink, then remember the outcome in this process."""
     try:
         profile = yield from _call(core, miss)
@@ -185,7 +185,7 @@ def _ask_wink(core: VerifierCore, miss: Miss) -> Flow:
     return core.succeeded(miss, profile)
 
 
-def _fleet(core: VerifierCore, miss: Miss) -> Flow:
+def _fleet(core: VerifierCore, miss: ColdToken) -> Flow:
     """The fleet's single-flight: the fleet's entry, else one process (the lease holder) asks
     Wink and writes the entry before it answers; the others wait for it."""
     entry = yield READ_SHARED

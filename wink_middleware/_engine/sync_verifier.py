@@ -18,7 +18,7 @@ from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
 from wink_middleware._engine.client import Client, make_sync_client, sync_attempt
-from wink_middleware._engine.core import Miss, VerifierBase, token_bytes
+from wink_middleware._engine.core import ColdToken, VerifierBase, token_bytes
 from wink_middleware._engine.flow import (
     AcquireLease,
     Announce,
@@ -98,12 +98,12 @@ class WinkVerifier(VerifierBase):
     def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
         found = self.lookup(token_bytes(token))
-        if type(found) is Miss:
+        if type(found) is ColdToken:
             return self.resolve(found)
         return found  # type: ignore[return-value]
 
-    def resolve(self, miss: Miss) -> WinkProfile:
-        """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
+    def resolve(self, miss: ColdToken) -> WinkProfile:
+        """The second step of verification: ask Wink about a :class:`ColdToken` from :meth:`lookup`.
 
         One shared call per token however many threads ask at once.
         """
@@ -122,7 +122,7 @@ class WinkVerifier(VerifierBase):
             return self._lead(miss, flight)
         return self._follow(flight)
 
-    def _lead(self, miss: Miss, flight: _Flight) -> WinkProfile:
+    def _lead(self, miss: ColdToken, flight: _Flight) -> WinkProfile:
         try:
             profile = self._drive(miss)
         except BaseException as error:
@@ -136,7 +136,7 @@ class WinkVerifier(VerifierBase):
                 self._inflight.pop(miss.key, None)
             flight.done.set()
 
-    def _drive(self, miss: Miss) -> WinkProfile:
+    def _drive(self, miss: ColdToken) -> WinkProfile:
         """Drive the cold verification's flow (:mod:`~wink_middleware._engine.flow`, its rules)
         with blocking I/O."""
         tier = self._shared
@@ -145,7 +145,7 @@ class WinkVerifier(VerifierBase):
         flow = cold_verification(self._core, miss, fleet=tier is not None)
         return run(flow, lambda step: self._take(step, miss))
 
-    def _take(self, step: Step, miss: Miss) -> Any:
+    def _take(self, step: Step, miss: ColdToken) -> Any:
         """Carry out one step of the flow."""
         match step:
             case Post():

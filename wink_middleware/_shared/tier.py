@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import Negative
-from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._engine.core import ColdToken, VerifierCore
 from wink_middleware._engine.flow import SharedTierDown
 from wink_middleware._engine.resilience import CircuitBreaker
 from wink_middleware._events import (
@@ -119,7 +119,7 @@ class SharedTierBase:
 
     # -- entries -----------------------------------------------------------------------------
 
-    def seal(self, miss: Miss, entry: SharedEntry) -> tuple[str, bytes, int] | None:
+    def seal(self, miss: ColdToken, entry: SharedEntry) -> tuple[str, bytes, int] | None:
         """Key, envelope and ``PX`` of an entry to write, or ``None`` when its time is over."""
         from wink_middleware._shared.envelope import ttl_ms
 
@@ -129,7 +129,7 @@ class SharedTierBase:
         key = self.keys.entry_key(miss.key)
         return key, self.keys.seal(miss.raw, key, entry), px
 
-    def open(self, miss: Miss, value: bytes) -> SharedEntry | None:
+    def open(self, miss: ColdToken, value: bytes) -> SharedEntry | None:
         """The entry in ``value``, or ``None`` (counted, logged) when it fails to open."""
         from wink_middleware._shared.envelope import IntegrityError
 

@@ -19,7 +19,7 @@ from django.utils.functional import SimpleLazyObject
 from wink_middleware._adapters.wsgi import environ_view
 from wink_middleware._config import WinkConfig, resolve_config
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
-from wink_middleware._engine.core import Miss
+from wink_middleware._engine.core import ColdToken
 from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._events import REQUEST
 from wink_middleware._exceptions import (
@@ -91,7 +91,9 @@ class _Wink:
                     anonymous_on_invalid=False,
                 )
             emit = None if kind == "drf_quiet" else verifier.emitter(REQUEST)
-            gate = self._gates.setdefault(kind, RequestGate(config, verifier.lookup, Miss, emit))
+            gate = self._gates.setdefault(
+                kind, RequestGate(config, verifier.lookup, ColdToken, emit)
+            )
         return gate
 
     def async_gate(self) -> _Gate:
@@ -110,7 +112,7 @@ class _Wink:
                         del self._async[finished]
                     verifier = AsyncWinkVerifier(self.config, cache=cache)
                     gate = RequestGate(
-                        self.config, verifier.lookup, Miss, verifier.emitter(REQUEST)
+                        self.config, verifier.lookup, ColdToken, verifier.emitter(REQUEST)
                     )
                     found = self._async[loop] = (verifier, gate)
         return found
