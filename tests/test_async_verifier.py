@@ -26,6 +26,8 @@ from tests.stub import WinkStub, verifier
 from wink_middleware import (
     AsyncWinkVerifier,
     AuthenticationFailed,
+    Miss,
+    TokenRejected,
     WinkBadResponse,
     WinkProfile,
     WinkUnavailable,
@@ -245,3 +247,22 @@ def test_verifier_needs_a_config() -> None:
 def test_verifier_repr_hides_the_secret() -> None:
     text = repr(verifier(WinkStub()))
     assert CLIENT_SECRET not in text and CLIENT_ID in text
+
+
+@pytest.mark.parametrize("status", [200, 401], ids=["valid", "rejected"])
+async def test_a_miss_resolved_after_another_call_for_its_token_ended_makes_no_second_call(
+    status: int,
+) -> None:
+    stub = WinkStub() if status == 200 else WinkStub(httpx.Response(status))
+    wink = verifier(stub)
+    miss = wink.lookup(TOKEN.encode())
+    assert isinstance(miss, Miss)
+    if status == 200:
+        assert (await wink.verify(TOKEN)).wink_token == (await wink.resolve(miss)).wink_token
+    else:
+        with pytest.raises(TokenRejected):
+            await wink.verify(TOKEN)
+        with pytest.raises(TokenRejected):
+            await wink.resolve(miss)
+    assert stub.calls == 1
+    assert wink.stats.coalesced == 1

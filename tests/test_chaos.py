@@ -32,7 +32,10 @@ def test_a_redis_restart_under_load_with_a_flaky_wink_meets_the_targets() -> Non
     report = result.report()
     print(report)  # shown with -s
     assert len(result.chaos) == 1, report
-    assert result.requests > 2000, report
+    # Enough traffic for "one call per lifetime" to mean sharing: on average each token lifetime
+    # was asked about at least twice (a busy 2-core machine serves ~900 requests, an idle one
+    # ~2,500: a throughput floor would measure the machine, not the tier).
+    assert result.requests >= 2 * result.lifetimes > 0, report
     assert result.faults > 0, report
     assert result.failures == [], report
     assert result.calls_per_lifetime <= 1.05, report

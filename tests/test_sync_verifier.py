@@ -32,6 +32,7 @@ from tests.helpers import (
 from tests.stub import Trickle, WinkStub, sync_verifier
 from wink_middleware import (
     AuthenticationFailed,
+    Miss,
     TokenRejected,
     WinkBadResponse,
     WinkConfigError,
@@ -371,3 +372,24 @@ def test_stats_are_exact_under_threads() -> None:
     assert wink.stats.hits == 4 * per_thread
     assert wink.stats.as_dict()["hits"] == 4 * per_thread
     assert stub.calls == 1
+
+
+@pytest.mark.parametrize("status", [200, 401], ids=["valid", "rejected"])
+def test_a_miss_resolved_after_another_call_for_its_token_ended_makes_no_second_call(
+    status: int,
+) -> None:
+    # The race under load: a thread's lookup misses, another thread's call for the same token
+    # ends (and caches its answer) before the first thread reaches resolve().
+    stub = WinkStub() if status == 200 else WinkStub(httpx.Response(status))
+    wink = sync_verifier(stub)
+    miss = wink.lookup(TOKEN.encode())
+    assert isinstance(miss, Miss)
+    if status == 200:
+        assert wink.verify(TOKEN).wink_token == wink.resolve(miss).wink_token
+    else:
+        with pytest.raises(TokenRejected):
+            wink.verify(TOKEN)
+        with pytest.raises(TokenRejected):
+            wink.resolve(miss)
+    assert stub.calls == 1
+    assert wink.stats.coalesced == 1

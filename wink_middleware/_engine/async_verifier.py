@@ -80,6 +80,15 @@ class AsyncWinkVerifier(VerifierBase):
         """
         task = self._inflight.get(miss.key)
         if task is None or task.get_loop() is not asyncio.get_running_loop():
+            # A call that ended since this miss was looked up has cached its answer: use it.
+            try:
+                found = self._core.cached(miss.key)
+            except AuthenticationFailed:
+                self.stats.add("coalesced")
+                raise
+            if found is not None:
+                self.stats.add("coalesced")
+                return found
             self._core.admit(len(self._inflight))
             self.stats.add("misses")
             self._core.event(SINGLEFLIGHT, "leader", "process")

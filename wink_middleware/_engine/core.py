@@ -217,6 +217,21 @@ class VerifierCore:
                 raise rejection
         return ColdToken(raw, key, claims, fp)
 
+    def cached(self, key: bytes) -> WinkProfile | None:
+        """What the cache holds for ``key`` now: a fresh profile, ``None``, or a rejection (raised).
+
+        A twin asks before it starts a call: a call that ended between a request's :meth:`lookup`
+        and its ``resolve()`` has already filled the cache, and Wink need not be asked again.
+        """
+        entry = self._cache_get(key)
+        if entry is None:
+            return None
+        if type(entry) is Negative:
+            raise TokenRejected(entry.description)
+        if entry.fresh_until == entry.usable_until or self._monotonic() < entry.fresh_until:  # type: ignore[union-attr]
+            return entry.profile  # type: ignore[union-attr]
+        return None
+
     # -- asking Wink -------------------------------------------------------------------------
 
     def admit(self, pending: int) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "USER_AGENT",
     "classify_response",
     "fingerprint",
+    "is_identity",
     "request_body",
     "request_headers",
     "unverified_claims",
@@ -70,6 +71,12 @@ def request_body(client_id: str, client_secret: str, token: str) -> bytes:
     ).encode()
 
 
+def is_identity(headers: Mapping[str, str]) -> bool:
+    """Whether an answer's body is sent as is (no ``Content-Encoding``, or ``identity``)."""
+    encoding = headers.get("content-encoding")
+    return encoding is None or encoding.strip().lower() in ("", "identity")
+
+
 def classify_response(
     status: int, headers: Mapping[str, str], body: bytes | None, fp: str
 ) -> WinkProfile:
@@ -79,6 +86,8 @@ def classify_response(
     is at most ``MAX_BODY_BYTES + 1`` bytes long when it was: one byte more means "too long".
     """
     if 200 <= status < 300:
+        if not is_identity(headers):
+            raise WinkBadResponse("Wink's answer is content-encoded although identity was asked")
         if body is None or len(body) > MAX_BODY_BYTES:
             raise WinkBadResponse(f"Wink's answer is longer than {MAX_BODY_BYTES} bytes")
         try:

@@ -111,6 +111,16 @@ class WinkVerifier(VerifierBase):
             flight = self._inflight.get(miss.key)
             leading = flight is None
             if flight is None:
+                # Another thread's call may have ended since this one's lookup: its answer is
+                # cached, and asking again would be a second call for one token.
+                try:
+                    found = self._core.cached(miss.key)
+                except AuthenticationFailed:
+                    self.stats.add("coalesced")
+                    raise
+                if found is not None:
+                    self.stats.add("coalesced")
+                    return found
                 self._core.admit(len(self._inflight))
                 flight = self._inflight[miss.key] = _Flight()
                 self.stats.add("misses")
