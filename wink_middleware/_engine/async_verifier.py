@@ -25,6 +25,7 @@ from wink_middleware._engine.flow import (
     cold_verification,
 )
 from wink_middleware._events import SINGLEFLIGHT
+from wink_middleware._exceptions import AuthenticationFailed
 from wink_middleware._profile import WinkProfile
 
 if TYPE_CHECKING:
