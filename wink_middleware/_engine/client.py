@@ -160,8 +160,8 @@ def _too_long(response: httpx.Response) -> bool:
     """A 2xx answer not to read: longer than the cap, or encoded.
 
     We ask for ``identity``; a gzip answer could decode to far more than the cap, so an encoded
-    body is never read, and what is read is the raw bytes (httpx decodes nothing): the cap holds
-    on the bytes as received.
+    body is never read. What is read is then sent as is (httpx has nothing to decode), and the
+    cap holds on the bytes as received.
     """
     if not is_identity(response.headers):
         return True
@@ -177,7 +177,7 @@ async def async_post(client: httpx.AsyncClient, url: str, body: bytes) -> Answer
             return status, response.headers, None
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 return status, response.headers, None
@@ -213,7 +213,7 @@ def sync_post(
             return status, response.headers, None
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_raw():
+        for chunk in response.iter_bytes():
             _check_deadline(deadline, clock)
             size += len(chunk)
             if size > MAX_BODY_BYTES:
