@@ -199,7 +199,7 @@ class VerifierCore:
         if self._emit_cache is not None:
             self._emit_cache(_LOCAL_MISS)
         # Without the shared tier the key is the sha256 the fingerprint shows: not hashed again.
-        fp = key[:4].hex() if self._plain_key else fingerprint(raw)
+        fp = fingerprint(raw, key if self._plain_key else None)
         claims = unverified_claims(raw)
         if self.config.precheck:
             rejection = precheck(
