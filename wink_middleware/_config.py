@@ -12,7 +12,6 @@ from wink_middleware._exceptions import WinkConfigError
 
 __all__ = [
     "ENVIRONMENTS",
-    "LEGACY_STAGE_BASE_URL",
     "REQUEST_OPTIONS",
     "WinkConfig",
     "WinkOptions",
@@ -23,8 +22,6 @@ ENVIRONMENTS: Mapping[str, str] = {
     "production": "https://api.winklogin.com",
     "stage": "https://stagelogin-api.winkapis.com",
 }
-#: The stage host printed on Wink's original back-end integration page; pass it as ``base_url``.
-LEGACY_STAGE_BASE_URL = "https://stage-api.winklogin.com"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

@@ -28,11 +28,9 @@ __all__ = [
     "AsyncClient",
     "Client",
     "async_attempt",
-    "async_post",
     "make_async_client",
     "make_sync_client",
     "sync_attempt",
-    "sync_post",
     "translate",
 ]
 

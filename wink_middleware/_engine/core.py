@@ -59,15 +59,7 @@ if TYPE_CHECKING:
     from wink_middleware._shared.tier import SharedTierBase
 from wink_middleware._engine.stats import VerifierStats
 
-__all__ = [
-    "REVOKED",
-    "ColdToken",
-    "Miss",
-    "SharedEntry",
-    "VerifierBase",
-    "VerifierCore",
-    "cache_key",
-]
+__all__ = ["ColdToken", "Miss", "VerifierBase", "VerifierCore", "cache_key"]
 
 #: The refusal of a revoked token (``revoke()``).
 REVOKED = "the access token was revoked"

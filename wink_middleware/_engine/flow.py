@@ -32,9 +32,6 @@ from wink_middleware._profile import WinkProfile
 from wink_middleware._shared.entry import SharedEntry
 
 __all__ = [
-    "ACQUIRE_LEASE",
-    "AWAIT_LEASE",
-    "READ_SHARED",
     "AcquireLease",
     "Announce",
     "AwaitLease",

@@ -25,8 +25,6 @@ from wink_middleware._version import __version__
 
 __all__ = [
     "MAX_BODY_BYTES",
-    "REJECTED_STATUSES",
-    "USER_AGENT",
     "classify_response",
     "fingerprint",
     "is_identity",
