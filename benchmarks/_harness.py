@@ -54,10 +54,11 @@ class Row:
 
     @property
     def verdict(self) -> str:
-        """``ok``, ``MISSED`` or empty when the row has no goal."""
+        """``ok``, ``not yet`` (a goal this run did not reach: a target, not a failed test) or
+        empty when the row has no goal."""
         if self.met is None:
             return ""
-        return "ok" if self.met else "MISSED"
+        return "ok" if self.met else "not yet"
 
 
 def median(values: Sequence[float]) -> float:

@@ -70,7 +70,9 @@ class FlakyWink(WinkEmulator):
         self._faulted: dict[str, list[float]] = {}
         self._records = threading.Lock()
 
-    def answer(self, method: str, path: str, body: bytes) -> Answer:
+    def answer(
+        self, method: str, path: str, body: bytes, authorization: str | None = None
+    ) -> Answer:
         """Decide one answer: a random transient 503, or what the emulator says."""
         with self._records:
             fail = self._random.random() < self.fault_rate
@@ -78,7 +80,7 @@ class FlakyWink(WinkEmulator):
                 self.faults += 1
                 token = _access_token(body)
                 self._faulted.setdefault(token, []).append(time.monotonic())
-        answer = super().answer(method, path, body)
+        answer = super().answer(method, path, body, authorization)
         return Answer(503, delay=answer.delay) if fail else answer
 
     def faulted(self, token: str, start: float, end: float) -> bool:

@@ -25,13 +25,18 @@ from django.core.wsgi import get_wsgi_application
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from wink_middleware import get_access_token, get_verifier
+
 # The three settings wink_middleware needs (a project's settings.py holds the same lines).
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "wink_middleware.django.WinkAuthenticationMiddleware",  # after AuthenticationMiddleware
 ]
-AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # first: passwords (the admin login) keep working
+    "wink_middleware.django.WinkBackend",
+]
 WINK = {"public_paths": ["/health"]}  # WinkConfig fields, over the WINK_* environment variables
 
 if not settings.configured:
@@ -76,7 +81,16 @@ def me(request: HttpRequest) -> JsonResponse:
     )
 
 
-urlpatterns = [path("health", health), path("me", me)]
+def logout(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return JsonResponse({"error": "POST only"}, status=405)
+    # The token this request was verified with, refused from now on (by every worker, with the
+    # shared tier).
+    everywhere = get_verifier(request).revoke(get_access_token(request))
+    return JsonResponse({"signed_out": True, "every_worker": everywhere})
+
+
+urlpatterns = [path("health", health), path("me", me), path("logout", logout)]
 
 application = get_wsgi_application()
 call_command("migrate", verbosity=0)  # the users' table

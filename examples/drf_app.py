@@ -26,8 +26,13 @@ from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 from django.urls import path
 
+from wink_middleware import get_access_token, get_verifier
+
 # What DRF needs (a project's settings.py holds the same lines).
-AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # first: passwords (the admin login) keep working
+    "wink_middleware.django.WinkBackend",
+]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["wink_middleware.django.WinkAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -85,7 +90,19 @@ class Health(APIView):  # type: ignore[misc, unused-ignore]
         return Response({"ok": True})
 
 
-urlpatterns = [path("health", Health.as_view()), path("me", Me.as_view())]
+class Logout(APIView):  # type: ignore[misc, unused-ignore]
+    def post(self, request: Request) -> Response:
+        # The token this request was verified with, refused from now on (by every worker, with
+        # the shared tier).
+        everywhere = get_verifier(request).revoke(get_access_token(request))
+        return Response({"signed_out": True, "every_worker": everywhere})
+
+
+urlpatterns = [
+    path("health", Health.as_view()),
+    path("me", Me.as_view()),
+    path("logout", Logout.as_view()),
+]
 
 application = get_wsgi_application()
 call_command("migrate", verbosity=0)  # the users' table

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from wink_middleware import WinkWSGIMiddleware, require_profile
+from wink_middleware import WinkWSGIMiddleware, get_access_token, get_verifier, require_profile
 
 app = Flask(__name__)
 
@@ -29,6 +29,14 @@ def health() -> dict[str, Any]:
 def me() -> dict[str, Any]:
     profile = require_profile(request)  # the middleware only lets verified requests reach here
     return {"user_id": profile.user_id, "name": profile.display_name}
+
+
+@app.post("/logout")
+def logout() -> dict[str, Any]:
+    # The token this request was verified with, refused from now on (by every worker, with the
+    # shared tier).
+    everywhere = get_verifier(request).revoke(get_access_token(request))
+    return {"signed_out": True, "every_worker": everywhere}
 
 
 # Options over WINK_* environment variables (WinkConfig.from_env()).

@@ -14,7 +14,7 @@ import json
 
 from starlette.types import Receive, Scope, Send
 
-from wink_middleware import WinkMiddleware, require_profile
+from wink_middleware import WinkMiddleware, get_access_token, get_verifier, require_profile
 
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
@@ -26,7 +26,12 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
             if message["type"] == "lifespan.shutdown":
                 return
     profile = require_profile(scope)  # every path is protected
-    body = json.dumps({"hello": profile.display_name, "user_id": profile.user_id}).encode()
+    answer: dict[str, object] = {"hello": profile.display_name, "user_id": profile.user_id}
+    if scope["path"] == "/logout" and scope["method"] == "POST":
+        # The token this request was verified with, refused from now on.
+        everywhere = await get_verifier(scope).revoke(get_access_token(scope))
+        answer = {"signed_out": True, "every_worker": everywhere}
+    body = json.dumps(answer).encode()
     await send(
         {
             "type": "http.response.start",

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from wink_middleware import WinkWSGIMiddleware, require_profile
+from wink_middleware import WinkWSGIMiddleware, get_access_token, get_verifier, require_profile
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -22,8 +22,13 @@ if TYPE_CHECKING:
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     profile = require_profile(environ)  # every path is protected
+    answer: dict[str, object] = {"hello": profile.display_name, "user_id": profile.user_id}
+    if environ["PATH_INFO"] == "/logout" and environ["REQUEST_METHOD"] == "POST":
+        # The token this request was verified with, refused from now on.
+        everywhere = get_verifier(environ).revoke(get_access_token(environ))
+        answer = {"signed_out": True, "every_worker": everywhere}
     start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps({"hello": profile.display_name, "user_id": profile.user_id}).encode()]
+    return [json.dumps(answer).encode()]
 
 
 # Configured by WINK_* environment variables.

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from wink_middleware import WinkMiddleware, require_profile
+from wink_middleware import WinkMiddleware, get_access_token, get_verifier, require_profile
 
 
 async def health(request: Request) -> JSONResponse:
@@ -30,8 +30,16 @@ async def me(request: Request) -> JSONResponse:
     return JSONResponse({"user_id": profile.user_id, "name": profile.display_name})
 
 
+@requires("authenticated")
+async def logout(request: Request) -> JSONResponse:
+    # The token this request was verified with (header, cookie, query or subprotocol), refused
+    # from now on by the middleware's verifier (by every worker, with the shared tier).
+    everywhere = await get_verifier(request).revoke(get_access_token(request))
+    return JSONResponse({"signed_out": True, "every_worker": everywhere})
+
+
 app = Starlette(
-    routes=[Route("/health", health), Route("/me", me)],
+    routes=[Route("/health", health), Route("/me", me), Route("/logout", logout, methods=["POST"])],
     # Options over WINK_* environment variables (WinkConfig.from_env()).
     middleware=[Middleware(WinkMiddleware, public_paths=["/health"])],
 )

@@ -16,7 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from wink_middleware import WinkMiddleware, WinkWSGIMiddleware, get_profile
+from wink_middleware import (
+    WinkMiddleware,
+    WinkWSGIMiddleware,
+    get_access_token,
+    get_profile,
+    get_verifier,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -29,13 +35,15 @@ async def whoami(request: Request) -> JSONResponse:
 
 
 async def logout(request: Request) -> JSONResponse:
-    token = request.headers["authorization"].split(" ", 1)[1]
-    reached = await asgi.verifier.revoke(token)
+    reached = await get_verifier(request).revoke(get_access_token(request))
     return JSONResponse({"fleet": reached, "pid": os.getpid()})
 
 
 async def health(request: Request) -> JSONResponse:
-    return JSONResponse(asgi.verifier.health())
+    # With the count of failed Redis commands: a test can tell a single-flight broken from a
+    # Redis that did not answer within redis_timeout.
+    verifier = asgi.verifier
+    return JSONResponse({**verifier.health(), "shared_errors": verifier.stats.shared_errors})
 
 
 asgi = WinkMiddleware(

@@ -6,15 +6,17 @@ The fake clock is the shipped :class:`wink_middleware.testing.FakeClock`; the fa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from wink_middleware import WinkConfig
+from wink_middleware import AsyncWinkVerifier, WinkConfig
 from wink_middleware.testing import FakeClock
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "NOW",
     "VERIFY_URL",
     "FakeClock",
+    "closed",
     "config",
     "iso",
     "make_token",
@@ -122,3 +125,15 @@ def open_when_all_wait(wink: _Counted, followers: int, gate: threading.Event) ->
     while wink.stats.coalesced < followers and time.monotonic() < deadline:
         time.sleep(0.001)
     gate.set()
+
+
+async def closed(worker: AsyncWinkVerifier, bound: float = 10.0) -> None:
+    """``aclose()``, bounded from outside too: ``aclose()`` has its own bound, so a teardown that
+    still hangs fails here with every task's stack instead of hanging the run."""
+    try:
+        async with asyncio.timeout(bound):
+            await worker.aclose()
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+        raise

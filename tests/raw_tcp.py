@@ -16,11 +16,12 @@ Handler = Callable[[socket.socket, threading.Event], None]
 
 
 class RawServer:
-    """What a :func:`raw_server` saw: how many requests reached it."""
+    """What a :func:`raw_server` saw: how many requests reached it, and their bytes."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.calls = 0
+        self.requests: list[bytes] = []
 
 
 def read_request(conn: socket.socket) -> bytes:
@@ -60,9 +61,11 @@ def raw_server(handler: Handler, port: int = 0) -> Iterator[RawServer]:
 
     def handle(conn: socket.socket) -> None:
         with suppress(OSError):
-            if read_request(conn):
+            request = read_request(conn)
+            if request:
                 with lock:
                     server.calls += 1
+                    server.requests.append(request)
                 handler(conn, stop)
 
     def accept() -> None:

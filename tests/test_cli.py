@@ -95,7 +95,7 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
         (["verify", "a", "b"], "unrecognized"),
         (["token"], "--emulator"),
         (["token", "--emulator", "ftp://127.0.0.1:1"], "http:// URL"),
-        (["token", "--emulator", "http://127.0.0.1:1", "--ttl", "-3"], "seconds"),
+        (["token", "--emulator", "http://127.0.0.1:1", "--ttl", "3.5"], "seconds"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(
@@ -348,6 +348,26 @@ def test_token_prints_a_fresh_token_from_a_running_emulator(
     assert wink.calls == 1  # minting is not a Verify Client call
 
 
+@pytest.mark.parametrize("ttl", ["-1", "--ttl=-60"])
+def test_token_with_a_negative_ttl_is_already_expired(
+    wink: WinkEmulator, capsys: pytest.CaptureFixture[str], ttl: str
+) -> None:
+    argv = ["token", "--emulator", os.environ["WINK_BASE_URL"]]
+    argv += ["--ttl", ttl] if not ttl.startswith("--") else [ttl]
+    assert main(argv) == 0
+    token = one_line(capsys.readouterr().out)
+    assert main(["verify", token]) == 1  # refused: expired
+    assert "expired" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ttl", ["soon", "1.5", "--1", str(367 * 86400)])
+def test_token_refuses_a_ttl_that_is_not_a_whole_number_of_seconds(
+    capsys: pytest.CaptureFixture[str], ttl: str
+) -> None:
+    assert main(["token", "--emulator", "http://127.0.0.1:1", f"--ttl={ttl}"]) == 2
+    assert "is not a whole number of seconds" in one_line(capsys.readouterr().err)
+
+
 def test_token_options_are_the_emulators_profile_fields() -> None:
     from wink_middleware.testing._emulator import PROFILE_FIELDS
 
@@ -363,11 +383,12 @@ def test_token_from_an_unreachable_emulator_is_one_line_exit_3(
     assert f"no emulator answered at {url}" in line
 
 
-def test_token_from_something_that_is_not_an_emulator_is_one_line_exit_1(
+def test_token_from_something_that_is_not_an_emulator_is_one_line_exit_3(
     wink: WinkEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Something answered, but nonsense: 3, as the README's exit codes say (1 is a refused token).
     url = os.environ["WINK_BASE_URL"] + "/elsewhere"
-    assert main(["token", "--emulator", url]) == 1
+    assert main(["token", "--emulator", url]) == 3
     line = one_line(capsys.readouterr().err)
     assert f"POST {url}{TOKENS_PATH} answered 404" in line
 
@@ -716,8 +737,9 @@ def test_console_script_demo_stops_cleanly_on_sigterm() -> None:
     url = wait_for(lines, r"open (http://\S+)/ in a browser").group(1)
     assert httpx.get(f"{url}/", timeout=5).status_code == 200
     code, err = stop(proc, signal.SIGTERM)
-    assert code == 0
-    assert "Traceback" not in err
+    assert code == 0, err
+    assert "Traceback" not in err, err
+    assert "timeout graceful shutdown exceeded" not in err, err
 
 
 @pytest.mark.slow
@@ -732,3 +754,22 @@ def test_console_script_reports_bad_arguments_on_one_line() -> None:
     )
     assert result.returncode == 2
     assert "not a port number" in one_line(result.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_serving_stops_the_server_thread_before_main_returns(
+    capsys: pytest.CaptureFixture[str], signum: int
+) -> None:
+    # A KeyboardInterrupt raised inside Thread.join() used to mark the server thread stopped while
+    # it still ran (CPython 3.11): main() returned in the middle of uvicorn's shutdown, and the
+    # exiting process printed a CancelledError traceback.
+    main_thread = threading.get_ident()
+    timer = threading.Timer(1.0, signal.pthread_kill, args=(main_thread, signum))
+    timer.start()
+    try:
+        assert main(["emulator", "--port", "0"]) == 0
+    finally:
+        timer.cancel()
+    assert [t for t in threading.enumerate() if t.name == "wink-server"] == []
+    assert "stopping..." in capsys.readouterr().err

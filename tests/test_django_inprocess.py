@@ -465,3 +465,140 @@ def test_drf_on_its_own_emits_the_request_event_and_after_the_middleware_does_no
             assert alone.get("/api/me", headers=token).json()["username"] == "drf-alone"
             assert alone.get("/api/me").status_code == 401
     assert recorder.outcomes == ["public", "authenticated", "anonymous"]
+
+
+SESSION_OPTIONS = {
+    "session_path": "/api/wink/session",
+    "session_return_url": "https://app.example/signed-in",
+    "session_cancel_url": "https://app.example/cancelled",
+}
+SESSION_BAD = [
+    "returnUrl=https%3A%2F%2Fevil.example%2F",
+    "returnUrl=javascript%3Aalert(1)",
+    "cancelUrl=%2F%2Fevil.example%2F",
+    "cancelUrl=https%3A%2F%2Fu%40app.example%2F",
+    "returnUrl=%2Frelative",
+    "returnUrl=https%3A%2F%2Fapp.example%2F%C3%A9",
+    "returnUrl=https%3A%2F%2Fapp.example%2F" + "a" * 10_240,
+]
+
+
+def session_plan() -> list[tuple[str, str, dict[str, str]]]:
+    path = SESSION_OPTIONS["session_path"]
+    return [
+        ("GET", path, {}),
+        ("GET", path + "?returnUrl=https%3A%2F%2Fapp.example%2Fother", {}),
+        ("GET", path, {"Authorization": "Bearer %%%"}),  # never read: the route needs no token
+        ("POST", path, {}),
+        ("HEAD", path, {}),
+        *(("GET", f"{path}?{query}", {}) for query in SESSION_BAD),
+        ("GET", "/whoami", {}),  # the rest stays protected
+    ]
+
+
+def session_shape(answer: Any) -> tuple[Any, ...]:
+    """What every adapter must answer alike (the session id itself differs per call)."""
+    body = answer.content
+    if answer.status_code == 200:
+        body = sorted(answer.json())
+    headers = answer.headers
+    return (
+        answer.status_code,
+        body,
+        headers.get("content-type"),
+        headers.get("cache-control"),
+        headers.get("allow"),
+    )
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_the_session_route_answers_alike_on_every_adapter(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str], adapter: str
+) -> None:
+    emulator = wink[0]
+    reference = [
+        session_shape(a) for a in wsgi_reference({**django_site, **SESSION_OPTIONS})(session_plan())
+    ]
+    emulator.reset()
+    answers = ADAPTERS[adapter]({**django_site, **SESSION_OPTIONS})(session_plan())
+    shapes = [session_shape(a) for a in answers]
+    assert shapes == reference
+    statuses = [s[0] for s in shapes]
+    assert statuses == [200, 200, 200, 405, 405, *[400] * len(SESSION_BAD), 401]
+    assert shapes[0][1] == ["sessionId"] and shapes[0][3] == "no-store"
+    assert shapes[3][4] == "GET"
+    # Three sessions created; every refused request reached no Wink at all.
+    assert emulator.session_calls == 3
+    assert emulator.use_session(answers[0].json()["sessionId"]) == (
+        "https://app.example/signed-in",
+        "https://app.example/cancelled",
+    )
+    assert emulator.use_session(answers[1].json()["sessionId"]) == (
+        "https://app.example/other",
+        "https://app.example/cancelled",
+    )
+    for answer in answers:
+        assert CLIENT_SECRET.encode() not in answer.content
+
+
+@pytest.mark.parametrize("adapter", ["django_sync", "django_async"])
+def test_django_session_failures_are_the_middlewares_json(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str], adapter: str
+) -> None:
+    emulator = wink[0]
+    emulator.reset()
+    path = SESSION_OPTIONS["session_path"]
+    emulator.fail_next(1, 503, headers={"Retry-After": "4"})
+    emulator.fail_next(1, 401)
+    # A bucket of 2 x 1.5 = 3 sessions (refilling one every 0.67 s, longer than these requests).
+    send = ADAPTERS[adapter]({**django_site, **SESSION_OPTIONS, "session_rate": 1.5})
+    unavailable, refused, created, limited = send([("GET", path, {})] * 4)
+    assert (unavailable.status_code, unavailable.headers["retry-after"]) == (503, "4")
+    assert refused.status_code == 502 and refused.json()["error"] == "bad_gateway"
+    assert created.status_code == 200
+    # Each of the three took a token, failed or not: the fourth is refused without a call.
+    assert emulator.session_calls == 3
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert limited.json()["error"] == "too_many_requests"
+
+
+@pytest.mark.parametrize("adapter", ["django_sync", "django_async"])
+def test_the_readmes_django_settings_give_django_and_drf_the_route(
+    django_site: dict[str, Any],
+    wink: tuple[WinkEmulator, str],
+    adapter: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    # The example module builds its Flask app at import: it reads these.
+    monkeypatch.setenv("WINK_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("WINK_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("WINK_BASE_URL", wink[1])
+    sys.modules.pop("examples.sign_in", None)
+    example = importlib.import_module("examples.sign_in")
+    example.flask_app.wsgi_app.close()
+    emulator = wink[0]
+    emulator.reset()
+    path = example.WINK["session_path"]
+    send = ADAPTERS[adapter]({**django_site, **example.WINK})
+    default, admin, foreign, drf = send(
+        [
+            ("GET", path, {}),
+            ("GET", path + "?returnUrl=https%3A%2F%2Fadmin.app.example%2Fback", {}),
+            ("GET", path + "?returnUrl=https%3A%2F%2Fevil.example%2F", {}),
+            ("GET", "/api/me", {}),  # a DRF view: still protected
+        ]
+    )
+    assert emulator.use_session(default.json()["sessionId"]) == (
+        "https://app.example/signed-in",
+        "https://app.example/",
+    )
+    assert emulator.use_session(admin.json()["sessionId"]) == (
+        "https://admin.app.example/back",
+        "https://app.example/",
+    )
+    assert foreign.status_code == 400
+    assert drf.status_code == 401
+    assert emulator.session_calls == 2

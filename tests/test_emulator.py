@@ -644,7 +644,10 @@ async def test_middleware_over_real_http_reports_a_dropped_connection_as_503() -
 
 def test_serve_without_uvicorn_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)
-    with pytest.raises(RuntimeError, match="pip install uvicorn"), emulator().serve():
+    with (
+        pytest.raises(RuntimeError, match=r"pip install \"wink-middleware\[demo\]\""),
+        emulator().serve(),
+    ):
         pass
 
 

@@ -41,6 +41,17 @@ def wink(monkeypatch: pytest.MonkeyPatch, wink_emulator: WinkEmulator) -> Iterat
         yield wink_emulator
 
 
+def assert_logout_refuses_the_token(client: Any, token: str, then: str = "/me") -> None:
+    """POST /logout with ``token``: signed out, and the token is refused from then on (revoked by
+    the app's own verifier: without the shared tier, in this process only)."""
+    assert client.get(then, headers=bearer(token)).status_code == 200
+    answer = client.post("/logout", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"signed_out": True, "every_worker": False}
+    refused = client.get(then, headers=bearer(token))
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_token")
+
+
 def load(name: str) -> ModuleType:
     """Import ``examples.<name>`` afresh, so it reads this test's environment."""
     sys.modules.pop(f"examples.{name}", None)
@@ -83,6 +94,7 @@ def test_starlette_app_example(wink: WinkEmulator) -> None:
         assert ok.json()["name"] == "Grace Lovelace"
         assert client.get("/me").status_code == 401
         assert client.get("/health").status_code == 200
+        assert_logout_refuses_the_token(client, wink.issue_token())
 
 
 @pytest.mark.slow
@@ -140,8 +152,13 @@ def test_fastapi_app_example(wink: WinkEmulator) -> None:
         assert client.get("/staff", headers=bearer(wink.issue_token())).json() == {"staff": True}
         outsider = client.get("/staff", headers=bearer(wink.issue_token(email="bo@elsewhere.org")))
         assert (outsider.status_code, outsider.json()["error"]) == (403, "insufficient_scope")
-        schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+        document = client.get("/openapi.json").json()
+        schemes = document["components"]["securitySchemes"]
         assert schemes["WinkBearer"]["scheme"] == "bearer"
+        # The protected routes' refusals are in the document, not only the lock.
+        for path, method in (("/me", "get"), ("/logout", "post"), ("/staff", "get")):
+            assert {"400", "401", "403", "503"} <= set(document["paths"][path][method]["responses"])
+        assert_logout_refuses_the_token(client, wink.issue_token())
 
 
 @pytest.mark.slow
@@ -155,6 +172,7 @@ def test_fleet_setups_example(wink: WinkEmulator, monkeypatch: pytest.MonkeyPatc
         assert client.get("/me", headers=bearer(token)).json()["user_id"]
         assert client.get("/me", headers=bearer(token)).status_code == 200
         assert client.get("/me").status_code == 401
+        assert module.app.verifier.health()["shared"] == "down"
     # The other setups build without reaching any Redis (their clients connect on first use).
     config = module.app.config
     inner = module.app.app
@@ -163,7 +181,8 @@ def test_fleet_setups_example(wink: WinkEmulator, monkeypatch: pytest.MonkeyPatc
         module.on_sentinel(inner, config),
         module.with_your_own_client(inner, config),
     ):
-        assert built.verifier.health()["shared"] == "up"
+        # Built, not connected: "down" until Redis has answered once (no Redis listens here).
+        assert built.verifier.health() == {"wink": "closed", "shared": "down", "listener": "off"}
 
 
 def test_plain_asgi_example(wink: WinkEmulator) -> None:
@@ -174,6 +193,7 @@ def test_plain_asgi_example(wink: WinkEmulator) -> None:
         assert ok.json()["hello"] == "Ada Lovelace"
         assert client.get("/").status_code == 401
         assert client.options("/", headers=PREFLIGHT).status_code == 401
+        assert_logout_refuses_the_token(client, wink.issue_token(), then="/")
 
 
 @pytest.mark.slow
@@ -219,7 +239,36 @@ def test_flask_app_example(wink: WinkEmulator) -> None:
         assert ok.json()["name"] == "Ada Hopper"
         assert client.get("/me").status_code == 401
         assert client.get("/health").status_code == 200
+        assert_logout_refuses_the_token(client, wink.issue_token())
     module.app.wsgi_app.close()
+
+
+def test_sign_in_example(wink: WinkEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WINK_SESSION_RETURN_URL", "http://localhost:8001/")
+    monkeypatch.setenv("WINK_SESSION_CANCEL_URL", "http://localhost:8001/cancelled")
+    module = load("sign_in")
+    clients: list[httpx.Client] = [
+        TestClient(module.starlette_app),
+        TestClient(module.fastapi_app),
+        wsgi_client(module.flask_app),
+    ]
+    for client in clients:
+        with client:
+            response = client.get("/api/wink/session")
+            assert response.status_code == 200
+            assert response.headers["cache-control"] == "no-store"
+            assert wink.use_session(response.json()["sessionId"]) == (
+                "http://localhost:8001/",
+                "http://localhost:8001/cancelled",
+            )
+            other = client.get("/api/wink/session?returnUrl=https%3A%2F%2Fevil.example%2F")
+            assert (other.status_code, other.json()["error"]) == (400, "invalid_request")
+            assert client.post("/api/wink/session").status_code == 405
+    assert wink.session_calls == 3
+    module.flask_app.wsgi_app.close()
+    # The Django settings are valid options (tests/test_django_inprocess.py drives them).
+    config = wink.wink_config(**module.WINK)
+    assert config.session_path == "/api/wink/session"
 
 
 # Django's settings are configured once per process: each Django example runs in its own.
@@ -258,10 +307,56 @@ def run_wsgi_example(
     return answers
 
 
+# The documented settings, as the examples (and the README, verbatim) give them: a password
+# login, the one Django's admin login form makes through authenticate(), still works.
+PASSWORD_LOGIN = """
+import json, sys
+from importlib import import_module
+
+module = import_module(sys.argv[1])
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+
+User.objects.create_superuser("admin", "admin@example.com", "correct horse")
+seen = {
+    "backends": module.AUTHENTICATION_BACKENDS,
+    "right": getattr(authenticate(None, username="admin", password="correct horse"), "username", None),
+    "wrong": getattr(authenticate(None, username="admin", password="wrong"), "username", None),
+}
+if "django.contrib.sessions" in module.settings.INSTALLED_APPS:
+    from django.test import Client
+
+    seen["client_login"] = Client().login(username="admin", password="correct horse")
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["django_app", "drf_app"])
+def test_admin_login_works_with_the_documented_django_settings(
+    name: str, wink: WinkEmulator, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", PASSWORD_LOGIN, f"examples.{name}"],
+        cwd=EXAMPLES.parent,
+        env={**os.environ, "DJANGO_DB": str(tmp_path / "db.sqlite3")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["backends"][0] == "django.contrib.auth.backends.ModelBackend"
+    assert (seen["right"], seen["wrong"]) == ("admin", None)
+    assert seen.get("client_login", True) is True
+
+
 @pytest.mark.slow
 def test_django_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     token = wink.issue_token(wink_token="user-42")
-    ok, missing, health, preflight = run_wsgi_example(
+    leaving = wink.issue_token()
+    ok, missing, health, preflight, logout, after = run_wsgi_example(
         "django_app",
         tmp_path,
         [
@@ -269,8 +364,12 @@ def test_django_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
             ("GET", "/me", {}),
             ("GET", "/health", {}),
             ("OPTIONS", "/me", PREFLIGHT),
+            ("POST", "/logout", bearer(leaving)),
+            ("GET", "/me", bearer(leaving)),
         ],
     )
+    assert (logout["status"], logout["json"]) == (200, {"signed_out": True, "every_worker": False})
+    assert (after["status"], after["json"]["error"]) == (401, "invalid_token")
     assert ok["status"] == 200
     assert ok["json"] == {"user_id": "user-42", "name": "Ada Lovelace", "username": "user-42"}
     assert (missing["status"], missing["json"]["error"]) == (401, "missing_token")
@@ -283,7 +382,8 @@ def test_drf_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
     token = wink.issue_token(wink_token="user-7", first_name="Grace")
     revoked = wink.issue_token()
     wink.revoke(revoked)
-    ok, missing, refused, health = run_wsgi_example(
+    leaving = wink.issue_token()
+    ok, missing, refused, health, logout, after = run_wsgi_example(
         "drf_app",
         tmp_path,
         [
@@ -291,8 +391,12 @@ def test_drf_app_example(wink: WinkEmulator, tmp_path: Path) -> None:
             ("GET", "/me", {}),
             ("GET", "/me", bearer(revoked)),
             ("GET", "/health", {}),
+            ("POST", "/logout", bearer(leaving)),
+            ("GET", "/me", bearer(leaving)),
         ],
     )
+    assert (logout["status"], logout["json"]) == (200, {"signed_out": True, "every_worker": False})
+    assert (after["status"], after["json"]["error"]) == (401, "invalid_token")
     assert ok["status"] == 200
     assert ok["json"] == {"user_id": "user-7", "name": "Grace Lovelace", "username": "user-7"}
     # DRF answers like the middleware: 401 with the Bearer challenge, RFC 6750 bodies.
@@ -317,6 +421,7 @@ def test_plain_wsgi_example(wink: WinkEmulator) -> None:
         assert missing.status_code == 401
         assert missing.json()["error"] == "missing_token"
         assert client.options("/", headers=PREFLIGHT).status_code == 401
+        assert_logout_refuses_the_token(client, wink.issue_token(), then="/")
     module.app.close()
 
 

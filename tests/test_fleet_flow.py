@@ -91,10 +91,12 @@ def entry(kind: str = "pos") -> SharedEntry:
 
 
 def test_the_step_commands_are_frozen_values() -> None:
-    step = Post(b"{}", 1.0)
+    step = Sleep(1.0)
     with pytest.raises(AttributeError):
-        step.timeout = 2.0  # type: ignore[misc]
-    assert step == Post(b"{}", 1.0) and hash(step) == hash(Post(b"{}", 1.0))
+        step.seconds = 2.0  # type: ignore[misc]
+    assert step == Sleep(1.0) and hash(step) == hash(Sleep(1.0))
+    post = Post("https://wink.test/verify", b"{}", None, 1.0)
+    assert post == Post("https://wink.test/verify", b"{}", None, 1.0)
 
 
 def test_a_shared_entry_answers_without_a_lease_or_wink() -> None:

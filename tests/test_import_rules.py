@@ -23,6 +23,8 @@ PARTS = (
     "_get_profile",
     "_logging",
     "_profile",
+    "_session",
+    "_session_urls",
     "_token_rule",
     "_version",
 )

@@ -21,6 +21,8 @@ from wink_middleware._events import (
     INVALIDATION,
     REDIS_OP,
     REQUEST,
+    SESSION,
+    SESSION_OUTCOMES,
     SINGLEFLIGHT,
     STALE_SERVED,
     WINK_CALL,
@@ -250,3 +252,50 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
     assert value(samples, "wink_verify_requests_total", result="valid") == 2
     assert value(samples, "wink_verify_duration_seconds_count") == 2
     assert value(samples, "wink_verify_duration_seconds_sum") == pytest.approx(0.5)
+
+
+def test_sessions_count_by_result(
+    observer: PrometheusObserver, registry: CollectorRegistry
+) -> None:
+    # Every result exists at zero, then counts; an outcome outside the vocabulary is "other".
+    for outcome in SESSION_OUTCOMES:
+        assert value(scrape(registry), "wink_sessions_total", result=outcome) == 0
+    for outcome in ("created", "created", "rate_limited", "invalid", "rejected", "nonsense"):
+        observer.on_event(WinkEvent(SESSION, outcome=outcome))
+    samples = scrape(registry)
+    assert value(samples, "wink_sessions_total", result="created") == 2
+    assert value(samples, "wink_sessions_total", result="rate_limited") == 1
+    assert value(samples, "wink_sessions_total", result="other") == 1
+    assert value(samples, "wink_sessions_total", result="unavailable") == 0
+
+
+def test_the_session_route_counts_in_wink_sessions_total(registry: CollectorRegistry) -> None:
+    import httpx
+
+    from wink_middleware import WinkWSGIMiddleware
+    from wink_middleware.testing import FakeClock, WinkEmulator
+
+    emulator = WinkEmulator("c", "s")
+    verifier = emulator.verifier(
+        clock=FakeClock(), observers=[PrometheusObserver(registry=registry)]
+    )
+
+    def app(environ: object, start_response: object) -> list[bytes]:
+        return []
+
+    middleware = WinkWSGIMiddleware(
+        app,
+        verifier=verifier,
+        session_path="/session",
+        session_return_url="https://a.example/",
+        session_cancel_url="https://a.example/",
+        session_rate=1,
+    )
+    with httpx.Client(transport=httpx.WSGITransport(app=middleware), base_url="http://t") as client:
+        statuses = [client.get("/session").status_code for _ in range(3)]
+        statuses.append(client.get("/session?returnUrl=https://b.example/").status_code)
+    assert statuses == [200, 200, 429, 400]
+    samples = scrape(registry)
+    assert value(samples, "wink_sessions_total", result="created") == 2
+    assert value(samples, "wink_sessions_total", result="rate_limited") == 1
+    assert value(samples, "wink_sessions_total", result="invalid") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import tomllib
@@ -19,11 +20,14 @@ from wink_middleware import (
     AuthenticationFailed,
     InvalidRequest,
     MissingToken,
+    RateLimited,
     TokenRejected,
     WinkBadResponse,
     WinkConfigError,
+    WinkCredentialsRejected,
     WinkError,
     WinkProfile,
+    WinkSession,
     WinkUnavailable,
     WinkWSGIMiddleware,
     require_profile,
@@ -66,7 +70,10 @@ def test_exception_tree_matches_the_design() -> None:
         (TokenRejected, 401, "invalid_token"),
         (WinkUnavailable, 503, "temporarily_unavailable"),
         (WinkBadResponse, 502, "bad_gateway"),
+        (WinkCredentialsRejected, 502, "bad_gateway"),
+        (RateLimited, 429, "too_many_requests"),
     ]
+    assert issubclass(WinkCredentialsRejected, WinkBadResponse)
     for cls, status, error in table:
         assert issubclass(cls, AuthenticationFailed)
         assert cls.status_code == status
@@ -79,6 +86,22 @@ def test_exceptions_carry_a_description() -> None:
     assert exc.retry_after == 7
     assert repr(exc) == "WinkUnavailable('Wink is down')"
     assert MissingToken().description == "a bearer token is required"
+    limited = RateLimited("slow down", retry_after=3)
+    assert (limited.retry_after, limited.description) == (3, "slow down")
+
+
+def test_sign_in_names_are_exported() -> None:
+    for name in ("WinkSession", "WinkCredentialsRejected", "RateLimited"):
+        assert name in wink_middleware.__all__
+    session = WinkSession("id", "https://a.example/", "https://a.example/c")
+    assert dataclasses.is_dataclass(session)
+    assert [f.name for f in dataclasses.fields(session)] == [
+        "session_id",
+        "return_url",
+        "cancel_url",
+    ]
+    assert inspect.iscoroutinefunction(wink_middleware.AsyncWinkVerifier.create_session)
+    assert not inspect.iscoroutinefunction(wink_middleware.WinkVerifier.create_session)
 
 
 def test_keyword_options_name_every_config_field() -> None:

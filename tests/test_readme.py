@@ -55,7 +55,7 @@ def _help(*args: str) -> str:
 @pytest.mark.slow
 def test_every_console_command_and_option_named_exists() -> None:
     commands = set(re.findall(r"wink-middleware (\w+)", README))
-    assert commands == {"demo", "emulator", "token", "verify"}
+    assert commands == {"demo", "emulator", "session", "token", "verify"}
     top = _help()
     for command in commands:
         assert command in top

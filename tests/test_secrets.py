@@ -97,3 +97,44 @@ async def test_middleware_responses_and_logs_hold_no_secret(
         assert CLIENT_SECRET not in dump and TOKEN not in dump
     text = log_text(caplog.records)
     assert CLIENT_SECRET not in text and TOKEN not in text
+
+
+SESSION_REPLIES: list[Any] = [
+    lambda request: httpx.Response(200, json={"sessionId": "s-1"}),
+    lambda request: httpx.Response(401),
+    lambda request: httpx.Response(403, text=CLIENT_SECRET),
+    lambda request: httpx.Response(400, text=CLIENT_SECRET),
+    lambda request: httpx.Response(500, text=CLIENT_SECRET),
+    lambda request: httpx.Response(200, text=f"<html>{CLIENT_SECRET}"),
+    httpx.ConnectError(f"failed for {CLIENT_SECRET}"),
+    httpx.ReadTimeout("slow"),
+]
+
+
+@pytest.mark.parametrize("reply", SESSION_REPLIES)
+async def test_the_session_route_leaks_no_secret_in_answers_or_logs(
+    reply: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import base64
+
+    caplog.set_level(logging.DEBUG)
+    basic = base64.b64encode(f"test-client:{CLIENT_SECRET}".encode()).decode()
+    wink = AsyncWinkVerifier(config(retries=1), client=WinkStub(reply).client(), clock=FakeClock())
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the session route never reaches the app")
+
+    middleware = WinkMiddleware(
+        app,
+        verifier=wink,
+        session_path="/session",
+        session_return_url="https://app.example/",
+        session_cancel_url="https://app.example/",
+    )
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/session")
+    dump = (
+        response.text + str(response.headers) + log_text(caplog.records) + repr(middleware.config)
+    )
+    assert CLIENT_SECRET not in dump and basic not in dump

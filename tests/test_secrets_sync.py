@@ -180,6 +180,40 @@ def test_no_secret_or_token_leaks_from_the_wsgi_middleware_on_any_answer(
     assert_clean_response(response)
 
 
+@pytest.mark.parametrize("reply", REPLIES)
+def test_no_secret_leaks_from_create_session_or_the_session_route_on_any_answer(
+    reply: Any, no_sleep: None
+) -> None:
+    import base64
+
+    basic = base64.b64encode(f"{config().client_id}:{CLIENT_SECRET}".encode()).decode()
+    stub = WinkStub(reply)
+    verifier = WinkVerifier(config(retries=1), client=stub.sync_client(), clock=FakeClock())
+    texts = [repr(verifier)]
+    try:
+        session = verifier.create_session("https://app.example/in", "https://app.example/out")
+    except AuthenticationFailed as exc:
+        texts.append(exception_text(exc, chain=False))
+    else:
+        texts.append(repr(session))
+    middleware = WinkWSGIMiddleware(
+        wsgi_app,
+        verifier=verifier,
+        session_path="/session",
+        session_return_url="https://app.example/in",
+        session_cancel_url="https://app.example/out",
+    )
+    with httpx.Client(
+        transport=httpx.WSGITransport(app=middleware), base_url="http://app"
+    ) as client:
+        response = client.get("/session")
+    assert response.status_code in (200, 502, 503)
+    texts += [response.text, repr(response.headers.multi_items()), repr(middleware.config)]
+    for text in texts:
+        assert_no_leak(text)
+        assert basic not in text
+
+
 # -- paths that never reach Wink, and the cache ------------------------------------------------
 
 

@@ -20,14 +20,22 @@ from wink_middleware._exceptions import (
     InsufficientScope,
     InvalidRequest,
     MissingToken,
+    RateLimited,
     TokenRejected,
     WinkBadResponse,
     WinkConfigError,
+    WinkCredentialsRejected,
     WinkError,
     WinkUnavailable,
 )
-from wink_middleware._get_profile import get_profile, require_profile
+from wink_middleware._get_profile import (
+    get_access_token,
+    get_profile,
+    get_verifier,
+    require_profile,
+)
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 from wink_middleware._version import __version__
 
 __all__ = [
@@ -41,20 +49,25 @@ __all__ = [
     "MissingToken",
     "Observer",
     "ProfileCache",
+    "RateLimited",
     "SystemClock",
     "TokenRejected",
     "VerifierStats",
     "WinkBadResponse",
     "WinkConfig",
     "WinkConfigError",
+    "WinkCredentialsRejected",
     "WinkError",
     "WinkEvent",
     "WinkMiddleware",
     "WinkProfile",
+    "WinkSession",
     "WinkUnavailable",
     "WinkVerifier",
     "WinkWSGIMiddleware",
     "__version__",
+    "get_access_token",
     "get_profile",
+    "get_verifier",
     "require_profile",
 ]

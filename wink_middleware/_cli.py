@@ -5,11 +5,12 @@ wink-middleware emulator [--host H] [--port P] [--client-id ID] [--client-secret
 wink-middleware token --emulator URL [--ttl SECONDS] [--first-name TEXT] [--wink-token TEXT] ...
 wink-middleware demo [--host H] [--port P] [--redis URL]
 wink-middleware verify [--redis URL] [-v] [TOKEN]   # the token is read from stdin when omitted
+wink-middleware session [--return-url URL] [--cancel-url URL] [-v]
 ```
 
 Every failure is one line on stderr and an exit code, never a traceback: 0 success (and Ctrl-C on a
-server), 1 the token was refused or a server could not run, 2 bad arguments or configuration,
-3 Wink was unavailable or answered nonsense, 130 interrupted.
+server), 1 the token was refused or a server could not run, 2 bad arguments or configuration (and
+credentials Wink refused), 3 Wink was unavailable or answered nonsense, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shlex
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from wink_middleware._exceptions import (
     TokenRejected,
     WinkBadResponse,
     WinkConfigError,
+    WinkCredentialsRejected,
     WinkUnavailable,
 )
 from wink_middleware._version import __version__
@@ -57,6 +60,9 @@ DEFAULT_EMULATOR_PORT = 8765
 DEFAULT_DEMO_PORT = 8000
 DEFAULT_CLIENT_ID = "demo-client"
 DEFAULT_CLIENT_SECRET = "demo-secret"  # noqa: S105 - the emulator's documented default, not a real secret
+#: Where `session` asks Wink to send the user when neither the option nor WINK_SESSION_* names a URL:
+#: the session is a credentials check and is never used.
+DEFAULT_SESSION_URL = "http://localhost/"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -95,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         command: Callable[[argparse.Namespace], int] = args.command
-        return command(args)
+        # SIGTERM is Ctrl-C from the first line on: one that arrives while a server starts (before
+        # it serves) stops it as cleanly as one that arrives later.
+        with _sigterm_as_interrupt():
+            return command(args)
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
@@ -161,7 +170,10 @@ def _build_parser() -> _Parser:
         help="the emulator's base URL, as `wink-middleware emulator` prints it",
     )
     token.add_argument(
-        "--ttl", type=_seconds, default=300, help="lifetime in seconds (default: 300)"
+        "--ttl",
+        type=_signed_seconds,
+        default=300,
+        help="lifetime in seconds (default: 300); negative: a token already expired, to try a 401",
     )
     for field in TOKEN_FIELDS:
         token.add_argument(f"--{field.replace('_', '-')}", dest=field, metavar="TEXT")
@@ -210,6 +222,35 @@ def _build_parser() -> _Parser:
     )
     verify.add_argument("token", nargs="?", help="the access token (default: read from stdin)")
     verify.set_defaults(command=_run_verify)
+
+    session = commands.add_parser(
+        "session",
+        help="ask the Wink configured by WINK_* variables for a sign-in session (checks credentials)",
+        description=(
+            "Create one Wink sign-in session with the configured credentials (WINK_CLIENT_ID, "
+            "WINK_CLIENT_SECRET, WINK_BASE_URL or WINK_ENVIRONMENT) and print its id: a check of "
+            "the client id, secret and environment that needs no token. A failure names the URL "
+            "called, Wink's HTTP status and what to check. Exit 2 if Wink refuses the credentials "
+            "or on bad arguments or configuration, 3 if Wink is unavailable or answers nonsense."
+        ),
+    )
+    session.add_argument(
+        "--return-url",
+        metavar="URL",
+        help=f"where Wink sends the user after signing in (default: $WINK_SESSION_RETURN_URL, else {DEFAULT_SESSION_URL})",
+    )
+    session.add_argument(
+        "--cancel-url",
+        metavar="URL",
+        help=f"where Wink sends the user after cancelling (default: $WINK_SESSION_CANCEL_URL, else {DEFAULT_SESSION_URL})",
+    )
+    session.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show the library's own log lines on stderr",
+    )
+    session.set_defaults(command=_run_session)
     return parser
 
 
@@ -234,6 +275,15 @@ def _seconds(text: str) -> int:
     return int(text)
 
 
+def _signed_seconds(text: str) -> int:
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or not int(digits) <= 366 * 86400:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of seconds (negative: already expired)"
+        )
+    return int(text)
+
+
 # -- serving ----------------------------------------------------------------------------------
 
 
@@ -255,10 +305,18 @@ def _start(app: ASGIApp, sock: socket.socket) -> ServerThread:
 
     try:
         server = ServerThread(app, sock, access_log=True)
-        server.start()
     except RuntimeError as exc:
         sock.close()
         raise CliError(str(exc)) from None
+    _serving.set()  # from now on a signal stops the server through the serving loop
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:  # a signal handler of the caller's, outside main()
+        server.stop()
+        raise
     return server
 
 
@@ -268,37 +326,57 @@ def _configure_logging() -> None:
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 
 
+# Set by Ctrl-C or SIGTERM while a server runs (see _sigterm_as_interrupt); a server command
+# waits on it. A KeyboardInterrupt raised inside Thread.join() can leave the server thread marked
+# stopped while it still runs (CPython 3.11), so that the process exits in the middle of uvicorn's
+# shutdown and prints a CancelledError traceback: while serving, a signal only sets this.
+_stop_requested = threading.Event()
+_serving = threading.Event()
+
+
 def _wait(server: ServerThread) -> None:
-    """Block until the server stops or Ctrl-C (``KeyboardInterrupt``) arrives."""
-    while server.running:
-        server.wait(0.5)
+    """Block until the server stops or Ctrl-C / SIGTERM asks it to."""
+    while server.running and not _stop_requested.wait(0.2):
+        pass
 
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM stop a server as cleanly as Ctrl-C does."""
+    """Let SIGTERM (and Ctrl-C) stop a server cleanly: while a server runs they ask the serving
+    loop to stop it; before that they are a ``KeyboardInterrupt``, as Ctrl-C always is."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        if _serving.is_set():
+            _stop_requested.set()
+            return
         raise KeyboardInterrupt
 
+    _stop_requested.clear()
+    _serving.clear()
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _serving.clear()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _serve_until_interrupted(server: ServerThread) -> int:
     try:
-        with _sigterm_as_interrupt():
-            _wait(server)
-    except KeyboardInterrupt:
-        print("stopping...", file=sys.stderr, flush=True)
+        _wait(server)
+    except KeyboardInterrupt:  # a signal handler of the caller's, outside main()
+        _stop_requested.set()
     finally:
+        if _stop_requested.is_set():
+            print("stopping...", file=sys.stderr, flush=True)
         server.stop()
     return EXIT_OK
 
@@ -386,7 +464,8 @@ def _run_token(args: argparse.Namespace) -> int:
         raise CliError(f"the emulator refused: {answer.get('error')}", EXIT_USAGE)
     raise CliError(
         f"POST {endpoint} answered {response.status_code}: {base} is not a Wink emulator "
-        f"(the demo's is at http://HOST:PORT/wink)"
+        f"(the demo's is at http://HOST:PORT/wink)",
+        EXIT_UNAVAILABLE,  # something answered, but nonsense: as the README's exit codes say
     )
 
 
@@ -456,14 +535,17 @@ def _library_logs(verbose: bool) -> Iterator[None]:
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
-        logger.handlers, logger.level = [handler], logging.DEBUG
+        # setLevel, not an assignment: the logger caches isEnabledFor() until setLevel clears it.
+        logger.handlers = [handler]
+        logger.setLevel(logging.DEBUG)
     else:
         logger.handlers = [logging.NullHandler()]
     logger.propagate = False
     try:
         yield
     finally:
-        logger.handlers, logger.propagate, logger.level = saved[0], saved[1], saved[2]
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -514,16 +596,60 @@ def _run_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _hint(exchange: _Exchange, config: WinkConfig) -> str:
+def _run_session(args: argparse.Namespace) -> int:
+    exchange = _Exchange()
+    with _library_logs(args.verbose):
+        try:
+            config = WinkConfig.from_env()
+            return_url: str = args.return_url or config.session_return_url or DEFAULT_SESSION_URL
+            cancel_url: str = args.cancel_url or config.session_cancel_url or DEFAULT_SESSION_URL
+            client = make_sync_client(config)
+            client.event_hooks = {
+                "request": [exchange.on_request],
+                "response": [exchange.on_response],
+            }
+            with client, WinkVerifier(config, client=client) as verifier:
+                session = verifier.create_session(return_url, cancel_url)
+        except WinkConfigError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        except InvalidRequest as exc:
+            # The URL rule names return_url / cancel_url: here they are options.
+            raise CliError("--" + exc.description.replace("_url", "-url", 1), EXIT_USAGE) from None
+        except WinkCredentialsRejected as exc:
+            raise CliError(
+                f"Wink refused the credentials: {exc.description} ({exchange.describe()})"
+                f"{_hint(exchange, config, sessions=True)}",
+                EXIT_USAGE,
+            ) from None
+        except WinkUnavailable as exc:
+            raise CliError(
+                f"Wink at {config.base_url} is unavailable: {exc.description} "
+                f"({exchange.describe()})",
+                EXIT_UNAVAILABLE,
+            ) from None
+        except AuthenticationFailed as exc:
+            raise CliError(
+                f"Wink at {config.base_url} answered badly: {exc.description} "
+                f"({exchange.describe()}){_hint(exchange, config, sessions=True)}",
+                EXIT_UNAVAILABLE,
+            ) from None
+    print(session.session_id)
+    return EXIT_OK
+
+
+def _hint(exchange: _Exchange, config: WinkConfig, *, sessions: bool = False) -> str:
+    """What to check, when Wink's status points at the configuration rather than the request."""
     host = urlsplit(config.base_url or "").netloc
-    if exchange.status == 401:
-        return (
-            f"; if every token gets 401, check WINK_CLIENT_ID and WINK_CLIENT_SECRET, and that "
-            f"they belong to the Wink environment of {host}"
+    if exchange.status == 401 or (sessions and exchange.status == 403):
+        check = (
+            "check WINK_CLIENT_ID and WINK_CLIENT_SECRET, and that they belong to the Wink "
+            f"environment of {host}"
         )
+        return f"; {check}" if sessions else f"; if every token gets 401, {check}"
     if exchange.status in (404, 405):
+        endpoint = "session API" if sessions else "Verify Client"
         return (
-            f"; {exchange.status} means no Verify Client there: check the host and path of "
+            f"; {exchange.status} means no {endpoint} there: check the host and path of "
             f"WINK_BASE_URL ({config.base_url}), which should be Wink's root URL"
         )
     return ""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, TypedDict
 
 from wink_middleware._exceptions import WinkConfigError
+from wink_middleware._session_urls import Origin, UrlError, check_url, origin_of, parse_origin
 
 __all__ = [
     "ENVIRONMENTS",
@@ -90,6 +91,11 @@ class WinkConfig:
     local_ttl: float = field(default=5.0, metadata=_meta())
     share_negative: bool = field(default=False, metadata=_NO_ENV)
     observers: Sequence[Any] = field(default=(), compare=False, metadata=_NO_ENV)
+    session_path: str | None = field(default=None, metadata=_REQUEST_ONLY)
+    session_return_url: str | None = field(default=None, metadata=_meta(request=True))
+    session_cancel_url: str | None = field(default=None, metadata=_meta(request=True))
+    session_origins: Sequence[str] | None = field(default=None, metadata=_REQUEST_ONLY)
+    session_rate: float = field(default=10.0, metadata=_meta(request=True))
 
     def __post_init__(self) -> None:
         for name in ("client_id", "client_secret"):
@@ -173,6 +179,51 @@ class WinkConfig:
                     f"observers: {type(observer).__name__} has no on_event(event) method"
                 )
         object.__setattr__(self, "observers", observers)
+        self._check_sessions()
+
+    def _check_sessions(self) -> None:
+        path = self.session_path
+        if path is not None and (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or "*" in path
+            or not (path.isascii() and path.isprintable())
+            or " " in path
+        ):
+            raise WinkConfigError(
+                "session_path must be an exact path starting with '/' (printable ASCII, no '*')"
+            )
+        try:
+            for name in ("session_return_url", "session_cancel_url"):
+                value = getattr(self, name)
+                if value is not None:
+                    check_url(value, name)
+            if self.session_origins is not None:
+                if isinstance(self.session_origins, str):
+                    raise UrlError("session_origins must be a list of origins, not one string")
+                try:
+                    origins = tuple(self.session_origins)
+                except TypeError:
+                    raise UrlError("session_origins must be a list of origins") from None
+                for entry in origins:
+                    parse_origin(entry, "session_origins")
+                object.__setattr__(self, "session_origins", origins)
+        except UrlError as exc:
+            raise WinkConfigError(str(exc)) from None
+        if self.session_rate <= 0:
+            raise WinkConfigError("session_rate must be > 0 sessions per second")
+
+    @property
+    def session_allowed_origins(self) -> frozenset[Origin]:
+        """The origins a front end may name in ``returnUrl`` / ``cancelUrl``: ``session_origins``,
+        else those of ``session_return_url`` and ``session_cancel_url``."""
+        if self.session_origins is not None:
+            return frozenset(parse_origin(o, "session_origins") for o in self.session_origins)
+        return frozenset(
+            origin_of(url, "url")
+            for url in (self.session_return_url, self.session_cancel_url)
+            if url is not None
+        )
 
     def __repr__(self) -> str:
         parts = []
@@ -193,6 +244,11 @@ class WinkConfig:
     def verify_url(self) -> str:
         """The Verify Client endpoint this configuration calls."""
         return f"{self.base_url}/api/ConfidentialClient/verify-client"
+
+    @property
+    def session_url(self) -> str:
+        """Wink's session endpoint (``create_session``)."""
+        return f"{self.base_url}/wink/v1/session"
 
     def replace(self, **changes: Any) -> WinkConfig:
         """Return a copy with some options changed (validated again)."""
@@ -280,6 +336,11 @@ class WinkOptions(TypedDict, total=False):
     local_ttl: float
     share_negative: bool
     observers: Sequence[Any]
+    session_path: str | None
+    session_return_url: str | None
+    session_cancel_url: str | None
+    session_origins: Sequence[str] | None
+    session_rate: float
 
 
 def _is_key_prefix(value: str) -> bool:

@@ -36,6 +36,11 @@ names it does not know.
     One Redis command of the shared tier. ``tier``: the operation, ``get``, ``set``, ``delete``,
     ``publish``, ``lease``, ``release`` or ``subscribe``; ``outcome``: ``ok``, ``error`` or
     ``timeout``; ``duration_s``: how long it took.
+``session`` (:data:`SESSION`)
+    One Wink sign-in session asked for (``create_session`` or the session route). ``outcome``:
+    ``created``, ``invalid`` (the route refused the request's URLs), ``rate_limited`` (the route's
+    ``session_rate`` was spent), ``rejected`` (Wink refused the client's credentials),
+    ``unavailable`` or ``bad_response``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ __all__ = [
     "REDIS_OP",
     "REQUEST",
     "REQUEST_EVENTS",
+    "SESSION",
+    "SESSION_OUTCOMES",
     "SINGLEFLIGHT",
     "STALE_SERVED",
     "WINK_CALL",
@@ -78,6 +85,7 @@ BREAKER = "breaker"
 INVALIDATION = "invalidation"
 INTEGRITY_FAILURE = "integrity_failure"
 REDIS_OP = "redis_op"
+SESSION = "session"
 
 # The closed vocabularies, in the order an exporter lists them.
 REQUEST_OUTCOMES = (
@@ -102,6 +110,7 @@ INVALIDATION_ORIGINS = ("local", "remote")
 INVALIDATION_KINDS = ("invalidate", "revoke")
 REDIS_OPS = ("get", "set", "delete", "publish", "lease", "release", "subscribe")
 REDIS_OUTCOMES = ("ok", "error", "timeout")
+SESSION_OUTCOMES = ("created", "invalid", "rate_limited", "rejected", "unavailable", "bad_response")
 
 #: What an exporter writes instead of a value outside its closed vocabulary.
 OTHER = "other"

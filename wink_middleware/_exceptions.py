@@ -9,7 +9,9 @@ WinkError
       ├── TokenRejected       401, error="invalid_token"
       ├── WinkUnavailable     503, error="temporarily_unavailable", has .retry_after
       ├── WinkBadResponse     502, error="bad_gateway"
-      └── InsufficientScope   403, error="insufficient_scope" (raised by integrations, e.g. require())
+      │    └── WinkCredentialsRejected  502, Wink refused this client's own id/secret (sessions)
+      ├── InsufficientScope   403, error="insufficient_scope" (raised by integrations, e.g. require())
+      └── RateLimited         429, error="too_many_requests", has .retry_after (the session route)
 ```
 
 Every message is safe to log and to send to a client: none ever holds a token or the client secret.
@@ -24,9 +26,11 @@ __all__ = [
     "InsufficientScope",
     "InvalidRequest",
     "MissingToken",
+    "RateLimited",
     "TokenRejected",
     "WinkBadResponse",
     "WinkConfigError",
+    "WinkCredentialsRejected",
     "WinkError",
     "WinkUnavailable",
 ]
@@ -101,3 +105,19 @@ class InsufficientScope(AuthenticationFailed):
 
     status_code = 403
     error = "insufficient_scope"
+
+
+class WinkCredentialsRejected(WinkBadResponse):
+    """Wink refused this client's own credentials (401/403 to a session request): the client id,
+    the secret or the environment is wrong. For the front end it is Wink failing (502)."""
+
+
+class RateLimited(AuthenticationFailed):
+    """More sessions were asked for than ``session_rate`` allows: try again after ``retry_after``."""
+
+    status_code = 429
+    error = "too_many_requests"
+
+    def __init__(self, description: str, *, retry_after: int = 1) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after

@@ -31,7 +31,7 @@ WinkProfile(wink_token="u1")`` (``require()`` depends on ``current_user``, so it
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 try:
     from fastapi import Depends, HTTPException
@@ -56,6 +56,7 @@ from wink_middleware._profile import WinkProfile
 from wink_middleware._routing.responses import ErrorResponse, render, websocket_close_code
 
 __all__ = [
+    "AUTH_RESPONSES",
     "CurrentUser",
     "OptionalUser",
     "WinkHTTPException",
@@ -166,6 +167,34 @@ async def optional_user(
     """
     return _profile(conn)
 
+
+_ERROR_BODY: dict[str, Any] = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string"},
+                "error_description": {"type": "string"},
+            },
+            "required": ["error"],
+        }
+    }
+}
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed token (`invalid_request`)", "content": _ERROR_BODY},
+    401: {
+        "description": "No token (`missing_token`), or Wink refused it (`invalid_token`)",
+        "content": _ERROR_BODY,
+    },
+    403: {
+        "description": "`require(...)` refused the user (`insufficient_scope`)",
+        "content": _ERROR_BODY,
+    },
+    503: {"description": "Wink unavailable (`temporarily_unavailable`)", "content": _ERROR_BODY},
+}
+"""The middleware's answers for the OpenAPI document: ``@app.get(..., responses=AUTH_RESPONSES)``
+(or ``APIRouter(responses=...)``), so the docs show a protected route's 401, 403 and 503."""
 
 CurrentUser = Annotated[WinkProfile, Depends(current_user)]
 """A route parameter ``user: CurrentUser`` gets the verified :class:`~wink_middleware.WinkProfile`."""

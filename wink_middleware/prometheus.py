@@ -38,6 +38,8 @@ from wink_middleware._events import (
     REQUEST,
     REQUEST_EVENTS,
     REQUEST_OUTCOMES,
+    SESSION,
+    SESSION_OUTCOMES,
     SINGLEFLIGHT,
     SINGLEFLIGHT_ROLES,
     SINGLEFLIGHT_SCOPES,
@@ -158,6 +160,10 @@ class _Metrics:
             REDIS_OPS,
             REDIS_OUTCOMES,
         )
+        self.sessions = _LabelledCounter(
+            counter("sessions", "Wink sign-in sessions asked for, by result.", ["result"]),
+            SESSION_OUTCOMES,
+        )
 
 
 _shared: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, _Metrics]] = (
@@ -182,8 +188,8 @@ class PrometheusObserver:
     ``wink_cache_requests_total{tier,result}``, ``wink_verify_requests_total{result}``,
     ``wink_verify_duration_seconds`` (histogram), ``wink_singleflight_total{scope,role}``,
     ``wink_stale_served_total``, ``wink_breaker_transitions_total{breaker,to}``,
-    ``wink_invalidations_total{origin,kind}``, ``wink_cache_integrity_failures_total`` and
-    ``wink_redis_operations_total{op,result}``.
+    ``wink_invalidations_total{origin,kind}``, ``wink_cache_integrity_failures_total``,
+    ``wink_redis_operations_total{op,result}`` and ``wink_sessions_total{result}``.
 
     The collectors are registered in ``registry`` (default: prometheus_client's global ``REGISTRY``)
     once per registry and namespace: a second observer with the same registry and namespace shares
@@ -204,6 +210,7 @@ class PrometheusObserver:
             INVALIDATION: lambda e: metrics.invalidations.inc2(e.tier, e.outcome),
             INTEGRITY_FAILURE: lambda e: metrics.integrity_failures.inc(),
             REDIS_OP: lambda e: metrics.redis.inc2(e.tier, e.outcome),
+            SESSION: lambda e: metrics.sessions.inc1(e.outcome),
         }
         # The hot path emits the prebuilt request and cache events (one each per request): find
         # their counters by the event's identity, without hashing its fields.

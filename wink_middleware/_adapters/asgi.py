@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Unpack, cast
+import asyncio
+from typing import Any, Unpack, cast
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
@@ -11,9 +12,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
-from wink_middleware._exceptions import AuthenticationFailed, MissingToken
+from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkConfigError
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY
 from wink_middleware._logging import logger
-from wink_middleware._routing.gate import ANONYMOUS, PENDING, PREFLIGHT, PUBLIC, Outcome
+from wink_middleware._routing.gate import (
+    ANONYMOUS,
+    CREATE_SESSION,
+    PENDING,
+    PREFLIGHT,
+    PUBLIC,
+    SESSION_ANSWER,
+    Outcome,
+)
 from wink_middleware._routing.responses import render, websocket_close_code
 from wink_middleware._routing.view import RequestView
 
@@ -41,7 +51,19 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         verifier: AsyncWinkVerifier | None = None,
         **options: Unpack[WinkOptions],
     ) -> None:
-        super().__init__(config, verifier, options, AsyncWinkVerifier)
+        try:
+            super().__init__(config, verifier, options, AsyncWinkVerifier)
+        except WinkConfigError as error:
+            if not _server_running():
+                raise
+            # Built by the server's first ASGI call: Starlette and FastAPI build their middleware
+            # stack on the lifespan startup, where an exception reads to uvicorn (--lifespan
+            # auto) as "no lifespan support": it would serve, then answer every request with a
+            # 500. Kept instead, to fail the startup (see _Misconfigured).
+            self.__class__ = _Misconfigured
+            self.app = app
+            self._error = str(error)
+            return
         self.app = app
         # Only a miss goes through resolve() (awaited on the async twin).
         self._resolve = self.verifier.resolve
@@ -59,15 +81,17 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
             return
 
-        # For integrations that answer in the middleware's name (wink_middleware.fastapi).
+        # For integrations that answer in the middleware's name (wink_middleware.fastapi), and
+        # for handlers (get_verifier(), e.g. to revoke at logout).
         scope["wink.realm"] = self._realm
+        scope[VERIFIER_KEY] = self.verifier
         # The root_path is stripped here alone: routing matches paths as the app sees them.
         path = scope["path"]
         root_path = scope.get("root_path")
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :] or "/"
         method = scope.get("method", "GET")
-        if self._plain and method != "OPTIONS":
+        if self._plain and method != "OPTIONS" and path != self._session_path:
             # The common request: only the path and Authorization matter (read inline: saves a
             # call on every request).
             view = RequestView(
@@ -91,6 +115,7 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         if view.subprotocols:
             _drop_token(scope, self._marker)
         scope["wink"] = scope["user"] = decided
+        scope[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
         scope["auth"] = AuthCredentials(_AUTHENTICATED)
         await self.app(scope, receive, send)
 
@@ -104,6 +129,8 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
         elif kind is PREFLIGHT:
             await self._preflight(scope, receive, send)
+        elif kind is SESSION_ANSWER or kind is CREATE_SESSION:
+            await self._session(outcome, send)
         elif kind is ANONYMOUS:
             if view.subprotocols:
                 _drop_token(scope, self._marker)
@@ -113,6 +140,23 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
             await self.app(scope, receive, send)
         else:
             await self._deny(scope, receive, send, cast(AuthenticationFailed, outcome.error))
+
+    async def _session(self, outcome: Outcome, send: Send) -> None:
+        """The session route's I/O: create the session it asks for, send its answer."""
+        answer = outcome.answer
+        command = outcome.command
+        if command is not None:
+            try:
+                session = await self.verifier.create_session(command.return_url, command.cancel_url)
+            except AuthenticationFailed as exc:
+                answer = self._gate.session_failed(exc)
+            else:
+                answer = self._gate.session_created(session)
+        assert answer is not None
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
 
     def _view(self, scope: Scope, path: str, method: str) -> RequestView:
         """What routing reads of this request, in one pass over its headers."""
@@ -132,8 +176,9 @@ class WinkMiddleware(Adapter[AsyncWinkVerifier]):
         view.cors(origin, request_method)
         if self._read_cookies:
             view.cookies = cookies
-        if self._read_query:
+        if self._read_query or path == self._session_path:
             view.query = scope.get("query_string", b"").decode("latin-1")
+            view.websocket = scope["type"] == "websocket"
         if self._read_subprotocols and scope["type"] == "websocket":
             view.subprotocols = scope.get("subprotocols") or None
         return view
@@ -245,3 +290,43 @@ def _anonymous(scope: Scope, *, replace: bool = False) -> None:
         scope.setdefault("wink", None)
         scope.setdefault("user", UnauthenticatedUser())
         scope.setdefault("auth", AuthCredentials())
+
+
+def _server_running() -> bool:
+    """Whether this runs inside an event loop (a server's first ASGI call), not at import."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _Misconfigured(WinkMiddleware):
+    """A :class:`WinkMiddleware` whose configuration failed while a server was already running.
+
+    It fails the lifespan startup with the :class:`~wink_middleware.WinkConfigError` (uvicorn
+    logs it and exits, also under ``--lifespan auto``) and answers no request: without a
+    lifespan, each request raises the error (the server logs it).
+    """
+
+    _error: str
+
+    @property
+    def config(self) -> Any:  # type: ignore[override]
+        raise WinkConfigError(self._error)
+
+    @property
+    def verifier(self) -> Any:  # type: ignore[override]
+        raise WinkConfigError(self._error)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            raise WinkConfigError(self._error)
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send(
+                {"type": "lifespan.startup.failed", "message": f"WinkConfigError: {self._error}"}
+            )
+
+    async def aclose(self) -> None:
+        return None

@@ -10,9 +10,17 @@ from wink_middleware._adapters.common import Adapter
 from wink_middleware._config import WinkConfig, WinkOptions
 from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
-from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._logging import logger
-from wink_middleware._routing.gate import ANONYMOUS, PENDING, PREFLIGHT, PUBLIC, Outcome
+from wink_middleware._routing.gate import (
+    ANONYMOUS,
+    CREATE_SESSION,
+    PENDING,
+    PREFLIGHT,
+    PUBLIC,
+    SESSION_ANSWER,
+    Outcome,
+)
 from wink_middleware._routing.responses import render
 from wink_middleware._routing.view import RequestView
 
@@ -52,7 +60,7 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self._remote_user = self.config.remote_user
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        view = environ_view(environ, self._read_cookies, self._read_query)
+        view = environ_view(environ, self._read_cookies, self._read_query, self._session_path)
         decided = self._decide(view)
         if type(decided) is Outcome:
             outcome = decided
@@ -64,6 +72,9 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
             if type(decided) is Outcome:
                 return self._not_admitted(decided, environ, start_response)
         environ[WSGI_KEY] = decided
+        environ[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
+        # Set only where the app is called: a denied request's environ stays as small as before.
+        environ[VERIFIER_KEY] = self.verifier  # for handlers: get_verifier()
         if self._remote_user:
             environ["REMOTE_USER"] = decided.wink_token
         return self.app(environ, start_response)
@@ -74,17 +85,38 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         """The I/O of a request the gate did not admit: pass it on unchecked or anonymous, or deny."""
         kind = outcome.kind
         if kind is PUBLIC:
+            environ[VERIFIER_KEY] = self.verifier
             return self.app(environ, start_response)
         if kind is PREFLIGHT:
             return self._preflight(environ, start_response)
+        if kind is SESSION_ANSWER or kind is CREATE_SESSION:
+            return self._session(outcome, environ, start_response)
         if kind is ANONYMOUS:
             environ[WSGI_KEY] = None
             if outcome.error is not None:
                 environ[WSGI_ERROR_KEY] = (
                     outcome.error
                 )  # anonymous_on_invalid: the page can say why
+            environ[VERIFIER_KEY] = self.verifier
             return self.app(environ, start_response)
         return self._deny(environ, start_response, cast(AuthenticationFailed, outcome.error))
+
+    def _session(
+        self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The session route's I/O: create the session it asks for, send its answer."""
+        answer = outcome.answer
+        command = outcome.command
+        if command is not None:
+            try:
+                session = self.verifier.create_session(command.return_url, command.cancel_url)
+            except AuthenticationFailed as exc:
+                answer = self._gate.session_failed(exc)
+            else:
+                answer = self._gate.session_created(session)
+        assert answer is not None
+        start_response(_status_line(answer.status), list(answer.headers))
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -149,9 +181,15 @@ class WinkWSGIMiddleware(Adapter[WinkVerifier]):
         self.verifier.close()
 
 
-def environ_view(environ: Mapping[str, Any], read_cookies: bool, read_query: bool) -> RequestView:
+def environ_view(
+    environ: Mapping[str, Any],
+    read_cookies: bool,
+    read_query: bool,
+    session_path: str | None = None,
+) -> RequestView:
     """What routing reads of a WSGI environ (or Django's ``request.META``), in PEP 3333 text and
-    the token as latin-1 bytes. Cookies and the query are read only when configured."""
+    the token as latin-1 bytes. Cookies and the query are read only when configured (the query
+    also on ``session_path``, the session route's)."""
     path = environ.get("PATH_INFO") or "/"
     if type(path) is not str:
         path = "/"
@@ -171,7 +209,7 @@ def environ_view(environ: Mapping[str, Any], read_cookies: bool, read_query: boo
     if read_cookies:
         cookie = environ.get("HTTP_COOKIE")
         view.cookies = [cookie] if type(cookie) is str else None
-    if read_query:
+    if read_query or path == session_path:
         query = environ.get("QUERY_STRING")
         view.query = query if type(query) is str else ""
     return view

@@ -17,16 +17,19 @@ from wink_middleware._engine.flow import (
     Announce,
     AwaitLease,
     FillShared,
+    Flow,
     Post,
     ReadShared,
     ReleaseLease,
     Sleep,
     Step,
     cold_verification,
+    wink_exchange,
 )
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 
 if TYPE_CHECKING:
     from wink_middleware._shared.async_tier import AsyncSharedTier
@@ -65,6 +68,7 @@ class AsyncWinkVerifier(VerifierBase):
         self._client = client
         self._owns_client = client is None
         self._inflight: dict[bytes, asyncio.Task[WinkProfile]] = {}
+        self._sessions_pending = 0
 
     async def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
@@ -90,7 +94,7 @@ class AsyncWinkVerifier(VerifierBase):
             if found is not None:
                 self.stats.add("coalesced")
                 return found
-            self._core.admit(len(self._inflight))
+            self._core.admit(len(self._inflight) + self._sessions_pending)
             self.stats.add("misses")
             self._core.event(SINGLEFLIGHT, "leader", "process")
             task = asyncio.get_running_loop().create_task(self._fetch(miss))
@@ -107,7 +111,18 @@ class AsyncWinkVerifier(VerifierBase):
         tier = self._shared
         if tier is not None:
             tier.ensure_listener()
-        flow = cold_verification(self._core, miss, fleet=tier is not None)
+        try:
+            profile: WinkProfile = await self._drive(
+                cold_verification(self._core, miss, fleet=tier is not None), miss
+            )
+        finally:
+            self._inflight.pop(miss.key, None)
+        return profile
+
+    async def _drive(self, flow: Flow, miss: ColdToken | None) -> Any:
+        """Drive ``flow`` with asyncio I/O, as :func:`~wink_middleware._engine.flow.run` does with
+        blocking I/O: each step awaited, its result or exception sent back; closed however it ends.
+        """
         result: Any = None
         error: Exception | None = None
         try:
@@ -115,26 +130,25 @@ class AsyncWinkVerifier(VerifierBase):
                 try:
                     step = flow.send(result) if error is None else flow.throw(error)
                 except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
+                    return done.value
                 try:
                     result, error = await self._take(step, miss), None
                 except Exception as exc:
                     result, error = None, exc
         finally:
             flow.close()
-            self._inflight.pop(miss.key, None)
 
-    async def _take(self, step: Step, miss: ColdToken) -> Any:
-        """Carry out one step of the flow."""
+    async def _take(self, step: Step, miss: ColdToken | None) -> Any:
+        """Carry out one step of a flow (``miss``: the cold token of a verification's flow)."""
         match step:
             case Post():
                 client = self._get_client()
-                return await async_attempt(client, self._core.url, step.body, step.timeout)
+                return await async_attempt(client, step.url, step.body, step.headers, step.timeout)
             case Sleep():
                 await asyncio.sleep(step.seconds)
                 return None
         tier = self._shared
-        assert tier is not None, "a fleet step without the shared tier"
+        assert tier is not None and miss is not None, "a fleet step outside a fleet verification"
         match step:
             case ReadShared():
                 return await tier.get(miss)
@@ -178,6 +192,29 @@ class AsyncWinkVerifier(VerifierBase):
         if await tier.put(miss, entry) and await tier.publish("revoke", miss):
             return True
         return self._local_only("revoke", miss)
+
+    async def create_session(self, return_url: str, cancel_url: str) -> WinkSession:
+        """Ask Wink for a single-use sign-in session (Wink v2.0's ``sessionId``).
+
+        ``return_url`` / ``cancel_url``: where Wink sends the user after signing in or cancelling
+        (absolute ``https://``, or ``http://`` on a loopback host). The same client, timeout,
+        deadline, retries and circuit breaker as verification; never cached. Raises
+        :class:`WinkCredentialsRejected` (Wink refused the client id or secret),
+        :class:`WinkUnavailable`, :class:`WinkBadResponse`, or :class:`InvalidRequest` for a bad URL.
+        """
+        core = self._core
+        call = core.session_call(return_url, cancel_url)
+        try:
+            core.admit(len(self._inflight) + self._sessions_pending)
+            self._sessions_pending += 1
+            try:
+                session: WinkSession = await self._drive(wink_exchange(core, call), None)
+            finally:
+                self._sessions_pending -= 1
+        except AuthenticationFailed as error:
+            core.session_failed(error)
+            raise
+        return session
 
     def _get_client(self) -> AsyncClient:
         if self._client is None:

@@ -167,9 +167,13 @@ def _too_long(response: httpx.Response) -> bool:
     return length.isdigit() and int(length) > MAX_BODY_BYTES
 
 
-async def async_post(client: httpx.AsyncClient, url: str, body: bytes) -> Answer:
-    """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer."""
-    async with client.stream("POST", url, content=body, headers=_HEADERS) as response:
+async def async_post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str] | None = None
+) -> Answer:
+    """POST ``body`` to ``url`` (with ``headers``, default Verify Client's); read at most
+    ``MAX_BODY_BYTES`` of a 2xx answer."""
+    sent = _HEADERS if headers is None else headers
+    async with client.stream("POST", url, content=body, headers=sent) as response:
         status = response.status_code
         if not 200 <= status < 300 or _too_long(response):
             return status, response.headers, None
@@ -191,6 +195,7 @@ def sync_post(
     timeout: float | None = None,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    headers: dict[str, str] | None = None,
 ) -> Answer:
     """POST ``body`` to ``url``; read at most ``MAX_BODY_BYTES`` of a 2xx answer.
 
@@ -201,9 +206,10 @@ def sync_post(
     """
     options: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
     left = None if deadline is None else deadline - clock()
+    sent = _HEADERS if headers is None else headers
     with (
         _deadline_scope(left),
-        client.stream("POST", url, content=body, headers=_HEADERS, **options) as response,
+        client.stream("POST", url, content=body, headers=sent, **options) as response,
     ):
         _check_deadline(deadline, clock)
         status = response.status_code
@@ -225,23 +231,40 @@ def _check_deadline(deadline: float | None, clock: Callable[[], float]) -> None:
         raise TimeoutError("Wink's answer did not arrive before the deadline")
 
 
-async def async_attempt(client: httpx.AsyncClient, url: str, body: bytes, timeout: float) -> Answer:
+async def async_attempt(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str] | None,
+    timeout: float,
+) -> Answer:
     """One attempt: :func:`async_post` within ``timeout`` seconds, an I/O failure translated."""
     try:
         async with asyncio.timeout(timeout):
-            return await async_post(client, url, body)
+            return await async_post(client, url, body, headers)
     except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
         raise translate(exc) from exc
 
 
 def sync_attempt(
-    client: httpx.Client, url: str, body: bytes, timeout: float, clock: Callable[[], float]
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str] | None,
+    timeout: float,
+    clock: Callable[[], float],
 ) -> Answer:
     """One attempt: :func:`sync_post` with ``timeout`` as its deadline on ``clock``, an I/O failure
     translated."""
     try:
         return sync_post(
-            client, url, body, timeout=timeout, deadline=clock() + timeout, clock=clock
+            client,
+            url,
+            body,
+            timeout=timeout,
+            deadline=clock() + timeout,
+            clock=clock,
+            headers=headers,
         )
     except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError, RuntimeError) as exc:
         # A bare RuntimeError is only ours to map when close() in another thread closed the client

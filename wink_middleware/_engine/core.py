@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wink_middleware._clock import Clock, SystemClock
 from wink_middleware._config import WinkConfig
@@ -31,11 +31,17 @@ from wink_middleware._engine.protocol import (
     unverified_claims,
 )
 from wink_middleware._engine.resilience import CircuitBreaker, RetryPlan
+from wink_middleware._engine.session_protocol import (
+    classify_session_response,
+    session_body,
+    session_headers,
+)
 from wink_middleware._events import (
     BREAKER,
     CACHE,
     CACHE_EVENTS,
     INVALIDATION,
+    SESSION,
     STALE_SERVED,
     WINK_CALL,
     ObserverSet,
@@ -47,11 +53,14 @@ from wink_middleware._exceptions import (
     TokenRejected,
     WinkBadResponse,
     WinkConfigError,
+    WinkCredentialsRejected,
     WinkError,
     WinkUnavailable,
 )
 from wink_middleware._logging import fields, logger
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession, session_fingerprint
+from wink_middleware._session_urls import UrlError, check_url
 from wink_middleware._shared.entry import SharedEntry
 from wink_middleware._token_rule import check_token
 
@@ -59,7 +68,16 @@ if TYPE_CHECKING:
     from wink_middleware._shared.tier import SharedTierBase
 from wink_middleware._engine.stats import VerifierStats
 
-__all__ = ["ColdToken", "Miss", "VerifierBase", "VerifierCore", "cache_key"]
+__all__ = [
+    "ColdToken",
+    "Exchange",
+    "Miss",
+    "SessionCall",
+    "VerifierBase",
+    "VerifierCore",
+    "VerifyCall",
+    "cache_key",
+]
 
 #: The refusal of a revoked token (``revoke()``).
 REVOKED = "the access token was revoked"
@@ -68,6 +86,8 @@ _LOCAL_HIT = CACHE_EVENTS[("local", "hit")]
 _LOCAL_NEGATIVE_HIT = CACHE_EVENTS[("local", "negative_hit")]
 _LOCAL_REVOKED = CACHE_EVENTS[("local", "revoked")]
 _LOCAL_MISS = CACHE_EVENTS[("local", "miss")]
+# Refused credentials are logged at ERROR at most this often (seconds) per verifier.
+_CREDENTIALS_LOG_INTERVAL = 60.0
 
 
 def _error_type(cause: BaseException | None) -> str | None:
@@ -158,6 +178,9 @@ class VerifierCore:
             on_change=self.breaker_observer("wink"),
         )
         self.url = config.verify_url
+        self.session_url = config.session_url
+        self._session_headers = session_headers(config.client_id, config.client_secret)
+        self._credentials_logged_at: float | None = None
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -340,6 +363,43 @@ class VerifierCore:
         self.stats.failure("unavailable")
         self.breaker.failure()
 
+    # -- sessions (Wink v2.0 sign-in) ------------------------------------------------------
+
+    def session_call(self, return_url: str, cancel_url: str) -> SessionCall:
+        """The exchange of one ``create_session``: its URLs checked by the route's rule."""
+        try:
+            check_url(return_url, "return_url")
+            check_url(cancel_url, "cancel_url")
+        except UrlError as exc:
+            raise InvalidRequest(str(exc)) from None
+        return SessionCall(self, return_url, cancel_url)
+
+    def session_failed(self, error: AuthenticationFailed) -> None:
+        """After the last attempt of a ``create_session`` failed: tell the observers."""
+        if isinstance(error, WinkCredentialsRejected):
+            outcome = "rejected"
+        elif isinstance(error, WinkUnavailable):
+            outcome = "unavailable"
+        else:
+            outcome = "bad_response"
+        self.event(SESSION, outcome)
+
+    def _credentials_refused(self, error: WinkCredentialsRejected) -> None:
+        """Log refused credentials at ERROR, at most once a minute: every sign-in fails until fixed."""
+        now = self.clock.monotonic()
+        last = self._credentials_logged_at
+        if last is not None and now - last < _CREDENTIALS_LOG_INTERVAL:
+            return
+        self._credentials_logged_at = now
+        logger.error(
+            "Wink refused client %r at %s: %s. Check the client id and secret, and that they "
+            "belong to this Wink environment (stage credentials against production get 401)",
+            self.config.client_id,
+            self.config.base_url,
+            error.description,
+            extra=fields(None, "credentials_rejected"),
+        )
+
     # -- remembering the answer --------------------------------------------------------------
 
     def lifetimes(self, miss: ColdToken, profile: WinkProfile) -> tuple[float, float]:
@@ -471,6 +531,115 @@ class VerifierCore:
             )
 
 
+class Exchange(Protocol):
+    """One conversation with Wink that the twins drive: POST ``body`` to ``url`` with ``headers``
+    (``None``: the Verify Client headers), retried on transient failures inside one deadline.
+
+    ``begin()`` starts an attempt (raising when the breaker is open) and returns its start time;
+    ``judge()`` classifies an answer; ``io_failed()`` returns a transient I/O failure or raises.
+    """
+
+    url: str
+    body: bytes
+    headers: dict[str, str] | None
+
+    def begin(self) -> float:
+        """Start an attempt."""
+
+    def judge(self, status: int, headers: Any, body: bytes | None, started: float) -> Any:
+        """The result of an answer, or raise."""
+
+    def io_failed(self, error: WinkError, started: float) -> WinkUnavailable:
+        """A translated I/O failure: return it when transient, else raise it."""
+
+
+class VerifyCall:
+    """The Verify Client call for one cold token (an :class:`Exchange`)."""
+
+    __slots__ = ("body", "core", "headers", "miss", "url")
+
+    def __init__(self, core: VerifierCore, miss: ColdToken) -> None:
+        self.core = core
+        self.url = core.url
+        self.body = core.request_body(miss)
+        self.headers: dict[str, str] | None = None
+        self.miss = miss
+
+    def begin(self) -> float:
+        return self.core.before_attempt(self.miss)
+
+    def judge(self, status: int, headers: Any, body: bytes | None, started: float) -> WinkProfile:
+        return self.core.judge(self.miss, status, headers, body, started)
+
+    def io_failed(self, error: WinkError, started: float) -> WinkUnavailable:
+        return self.core.io_failed(self.miss, error, started)
+
+
+class SessionCall:
+    """The session request of one ``create_session`` (an :class:`Exchange`): the same breaker,
+    retries and deadline as Verify Client (one host: one breaker), Basic credentials, never cached."""
+
+    __slots__ = ("body", "cancel_url", "core", "headers", "return_url", "url")
+
+    def __init__(self, core: VerifierCore, return_url: str, cancel_url: str) -> None:
+        self.core = core
+        self.url = core.session_url
+        self.body = session_body(return_url, cancel_url)
+        self.headers: dict[str, str] | None = core._session_headers
+        self.return_url = return_url
+        self.cancel_url = cancel_url
+
+    def begin(self) -> float:
+        core = self.core
+        core.breaker.check()
+        core._count("session_calls")
+        logger.debug("asking Wink for a session", extra=fields(None, None))
+        return core.clock.monotonic()
+
+    def judge(self, status: int, headers: Any, body: bytes | None, started: float) -> WinkSession:
+        core = self.core
+        try:
+            session_id = classify_session_response(status, headers, body)
+        except WinkUnavailable:
+            core._transient()
+            logger.warning(
+                "Wink is unavailable for sessions: status %d",
+                status,
+                extra=fields(None, "unavailable"),
+            )
+            raise
+        except WinkCredentialsRejected as exc:
+            core.breaker.success()
+            core._credentials_refused(exc)
+            raise
+        except WinkBadResponse as exc:
+            core.breaker.success()
+            logger.error(
+                "bad session answer from Wink: %s",
+                exc.description,
+                extra=fields(None, "bad_response"),
+            )
+            raise
+        core.breaker.success()
+        core._count("sessions_created")
+        fp = session_fingerprint(session_id)
+        logger.info("Wink session %s created", fp, extra=fields(fp, "created"))
+        core.event(SESSION, "created")
+        return WinkSession(session_id, self.return_url, self.cancel_url)
+
+    def io_failed(self, error: WinkError, started: float) -> WinkUnavailable:
+        core = self.core
+        if isinstance(error, WinkUnavailable):
+            core._transient()
+            logger.warning(
+                "Wink session call failed: %s", error.description, extra=fields(None, "unavailable")
+            )
+            return error
+        core.breaker.success()
+        logger.error("bad session answer from Wink: %s", error, extra=fields(None, "bad_response"))
+        raise error
+
+
 def token_bytes(token: object) -> bytes:
     """A token given to ``verify()`` as text, in the bytes the engine works on."""
     if not isinstance(token, str):
@@ -523,6 +692,11 @@ class VerifierBase:
         them. The middlewares bind it once and test for ``None``, so a request pays nothing for
         events nobody listens to."""
         return self._core.observers.emitter(name)
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this verifier reads (the session route's rate limit reads it too)."""
+        return self._core.clock
 
     @property
     def stats(self) -> VerifierStats:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from wink_middleware._engine.core import ColdToken, VerifierCore
+from wink_middleware._engine.core import ColdToken, Exchange, VerifierCore, VerifyCall
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import (
     AuthenticationFailed,
@@ -44,6 +44,7 @@ __all__ = [
     "Step",
     "cold_verification",
     "run",
+    "wink_exchange",
 ]
 
 
@@ -56,13 +57,16 @@ class SharedTierDown(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """One attempt at Verify Client: POST ``body`` within ``timeout`` seconds.
+    """One attempt at Wink: POST ``body`` to ``url`` (with ``headers``; ``None``: Verify Client's)
+    within ``timeout`` seconds.
 
     Result: ``(status, headers, body)`` as the client module's ``post`` functions return it. An I/O
     failure is thrown in as the :class:`WinkError` the client module translated it to.
     """
 
+    url: str
     body: bytes
+    headers: dict[str, str] | None
     timeout: float
 
 
@@ -129,7 +133,10 @@ def cold_verification(core: VerifierCore, miss: ColdToken, *, fleet: bool = Fals
     return (yield from _ask_wink(core, miss))
 
 
-def run(flow: Flow, take: Callable[[Step], Any]) -> WinkProfile:
+T = TypeVar("T")
+
+
+def run(flow: Generator[Step, Any, T], take: Callable[[Step], Any]) -> T:
     """Drive ``flow`` with blocking I/O: ``take(step)`` carries out each step; its result, or the
     exception it raised, goes back in. The flow is closed however this ends (the async twin drives
     the same way, awaiting each step)."""
@@ -149,28 +156,37 @@ def run(flow: Flow, take: Callable[[Step], Any]) -> WinkProfile:
         flow.close()
 
 
-def _call(core: VerifierCore, miss: ColdToken) -> Flow:
-    """Ask Wink: attempts within the retry plan's deadline, guarded by the breaker.
+def wink_exchange(core: VerifierCore, exchange: Exchange) -> Generator[Step, Any, Any]:
+    """One conversation with Wink (a verification, a session): attempts within the retry plan's
+    deadline, guarded by the breaker; ``exchange`` judges each answer.
 
-    Returns the profile, or raises the :class:`AuthenticationFailed` of the last attempt.
+    Returns what the exchange makes of Wink's answer, or raises the :class:`AuthenticationFailed` of
+    the last attempt.
     """
     plan = core.retry_plan()
-    body = core.request_body(miss)
     while True:
-        started = core.before_attempt(miss)
+        started = exchange.begin()
         try:
-            status, headers, content = yield Post(body, plan.attempt_timeout())
+            status, headers, content = yield Post(
+                exchange.url, exchange.body, exchange.headers, plan.attempt_timeout()
+            )
         except WinkError as failure:
-            error = core.io_failed(miss, failure, started)
+            error = exchange.io_failed(failure, started)
         else:
             try:
-                return core.judge(miss, status, headers, content, started)
+                return exchange.judge(status, headers, content, started)
             except WinkUnavailable as exc:
                 error = exc
         delay = plan.next_delay()
         if delay is None:
             raise error
         yield Sleep(delay)
+
+
+def _call(core: VerifierCore, miss: ColdToken) -> Flow:
+    """Ask Wink about a cold token: the profile, or the last attempt's :class:`AuthenticationFailed`."""
+    profile: WinkProfile = yield from wink_exchange(core, VerifyCall(core, miss))
+    return profile
 
 
 def _ask_wink(core: VerifierCore, miss: ColdToken) -> Flow:

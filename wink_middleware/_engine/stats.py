@@ -30,6 +30,8 @@ _COUNTERS = (
     "invalidations_received",
     "shared_breaker_opened",
     "shared_breaker_short_circuits",
+    "session_calls",
+    "sessions_created",
 )
 _FAILURES = ("rejected", "unavailable", "bad_response")
 
@@ -80,6 +82,9 @@ class VerifierStats:
     invalidations_received = _Counter()
     shared_breaker_opened = _Counter()
     shared_breaker_short_circuits = _Counter()
+    #: Attempts at Wink's session endpoint, and the sessions it gave (``create_session``).
+    session_calls = _Counter()
+    sessions_created = _Counter()
 
     def __init__(self) -> None:
         self._counts = {name: itertools.count(0) for name in (*_COUNTERS, *_FAILURES)}

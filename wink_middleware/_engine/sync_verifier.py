@@ -31,10 +31,12 @@ from wink_middleware._engine.flow import (
     Step,
     cold_verification,
     run,
+    wink_exchange,
 )
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
+from wink_middleware._session import WinkSession
 
 if TYPE_CHECKING:
     from wink_middleware._shared.sync_tier import SyncSharedTier
@@ -85,6 +87,7 @@ class WinkVerifier(VerifierBase):
         self._owns_client = client is None
         self._client_lock = threading.Lock()
         self._inflight: dict[bytes, _Flight] = {}
+        self._sessions_pending = 0
         # Backoff between attempts: the clock's own sleep if it has one (a fake clock moves instead).
         self._sleep: Callable[[float], object] = getattr(self._core.clock, "sleep", time.sleep)
         self._monotonic = self._core.clock.monotonic
@@ -121,7 +124,7 @@ class WinkVerifier(VerifierBase):
                 if found is not None:
                     self.stats.add("coalesced")
                     return found
-                self._core.admit(len(self._inflight))
+                self._core.admit(len(self._inflight) + self._sessions_pending)
                 flight = self._inflight[miss.key] = _Flight()
                 self.stats.add("misses")
                 self._core.event(SINGLEFLIGHT, "leader", "process")
@@ -155,19 +158,19 @@ class WinkVerifier(VerifierBase):
         flow = cold_verification(self._core, miss, fleet=tier is not None)
         return run(flow, lambda step: self._take(step, miss))
 
-    def _take(self, step: Step, miss: ColdToken) -> Any:
-        """Carry out one step of the flow."""
+    def _take(self, step: Step, miss: ColdToken | None) -> Any:
+        """Carry out one step of a flow (``miss``: the cold token of a verification's flow)."""
         match step:
             case Post():
                 client = self._get_client()
                 return sync_attempt(
-                    client, self._core.url, step.body, step.timeout, self._monotonic
+                    client, step.url, step.body, step.headers, step.timeout, self._monotonic
                 )
             case Sleep():
                 self._sleep(step.seconds)
                 return None
         tier = self._shared
-        assert tier is not None, "a fleet step without the shared tier"
+        assert tier is not None and miss is not None, "a fleet step outside a fleet verification"
         match step:
             case ReadShared():
                 return tier.get(miss)
@@ -223,6 +226,33 @@ class WinkVerifier(VerifierBase):
             # once would have its traceback rewritten under each of them.
             raise copy.copy(error) from error.__cause__
         raise WinkUnavailable("the shared call to Wink failed") from error
+
+    def create_session(self, return_url: str, cancel_url: str) -> WinkSession:
+        """Ask Wink for a single-use sign-in session (Wink v2.0's ``sessionId``).
+
+        ``return_url`` / ``cancel_url``: where Wink sends the user after signing in or cancelling
+        (absolute ``https://``, or ``http://`` on a loopback host). The same client, timeout,
+        deadline, retries and circuit breaker as verification; never cached. Raises
+        :class:`WinkCredentialsRejected` (Wink refused the client id or secret),
+        :class:`WinkUnavailable`, :class:`WinkBadResponse`, or :class:`InvalidRequest` for a bad URL.
+        """
+        core = self._core
+        call = core.session_call(return_url, cancel_url)
+        try:
+            with self._inflight_lock:
+                core.admit(len(self._inflight) + self._sessions_pending)
+                self._sessions_pending += 1
+            try:
+                session: WinkSession = run(
+                    wink_exchange(core, call), lambda step: self._take(step, None)
+                )
+            finally:
+                with self._inflight_lock:
+                    self._sessions_pending -= 1
+        except AuthenticationFailed as error:
+            core.session_failed(error)
+            raise
+        return session
 
     def _get_client(self) -> Client:
         client = self._client

@@ -4,9 +4,12 @@ The decision order is fixed:
 
 1. **public** path: pass, unchecked;
 2. CORS **preflight** (unless ``protect_preflight``): pass anonymous, fail-closed;
-3. the **session route** (``session_path``): decided on the path before the public/optional/
-   protected policy (a session path that is also public or protected is still the route, and needs
-   no token), after the preflight rule (a preflight there follows it); before any token is read;
+3. the **session route** (``session_path``, HTTP only): decided on the path before the public/
+   optional/protected policy (a session path that is also public or protected is still the route,
+   and needs no token), after the preflight rule (a preflight there follows it); before any token
+   is read. So the gate looks at it first and lets only such a preflight go on to 1 and 2. The
+   route answers itself (:data:`SESSION_ANSWER`: 405, 400, 429) or asks the adapter to create a session
+   (:data:`CREATE_SESSION`, the route's only I/O);
 4. **extract** the token (header, cookie, subprotocol, query);
 5. **lookup**: a cached profile, a cached or local rejection, or a miss;
 6. **resolve** a miss: the only step with I/O, done by the adapter (awaited or not) between
@@ -14,7 +17,8 @@ The decision order is fixed:
 7. a failure is **refused**, or **anonymous** on an optional path;
 8. **admit**.
 
-The gate emits the ``request`` event of every outcome; an adapter only does its server's I/O
+The gate emits the ``request`` event of every outcome (the session route its ``session`` events
+instead); an adapter only does its server's I/O
 around it: read the request into a :class:`RequestView`, resolve a miss, write the answer.
 """
 
@@ -28,11 +32,23 @@ from wink_middleware._events import REQUEST_EVENTS, WinkEvent
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken
 from wink_middleware._profile import WinkProfile
 from wink_middleware._routing.policy import Access, PathPolicy
-from wink_middleware._routing.responses import outcome_event
+from wink_middleware._routing.responses import ErrorResponse, outcome_event
+from wink_middleware._routing.session import CreateSession, SessionRoute
 from wink_middleware._routing.tokens import TokenExtractor
 from wink_middleware._routing.view import RequestView
+from wink_middleware._session import WinkSession
 
-__all__ = ["ANONYMOUS", "PENDING", "PREFLIGHT", "PUBLIC", "REFUSED", "Outcome", "RequestGate"]
+__all__ = [
+    "ANONYMOUS",
+    "CREATE_SESSION",
+    "PENDING",
+    "PREFLIGHT",
+    "PUBLIC",
+    "REFUSED",
+    "SESSION_ANSWER",
+    "Outcome",
+    "RequestGate",
+]
 
 #: The kinds of :class:`Outcome` (compared by identity).
 PUBLIC: Final = "public"
@@ -40,6 +56,8 @@ PREFLIGHT: Final = "preflight"
 PENDING: Final = "pending"
 REFUSED: Final = "refused"
 ANONYMOUS: Final = "anonymous"
+SESSION_ANSWER: Final = "session_answer"
+CREATE_SESSION: Final = "create_session"
 
 _PROTECTED = Access.PROTECTED
 _PUBLIC = Access.PUBLIC
@@ -58,10 +76,13 @@ class Outcome:
     :data:`PENDING` (resolve ``miss``, then hand the answer to :meth:`RequestGate.resolved` or the
     error to :meth:`RequestGate.failed`), :data:`REFUSED` (answer ``error``) or :data:`ANONYMOUS`
     (call the app without a user; ``error`` is the refused token's error under
-    ``anonymous_on_invalid``, ``None`` when there was no token).
+    ``anonymous_on_invalid``, ``None`` when there was no token), :data:`SESSION_ANSWER` (the session
+    route's ``answer``, to send as is) or :data:`CREATE_SESSION` (run ``command`` with the
+    verifier's ``create_session``, then send :meth:`RequestGate.session_created` or
+    :meth:`RequestGate.session_failed`).
     """
 
-    __slots__ = ("access", "error", "kind", "miss")
+    __slots__ = ("access", "answer", "command", "error", "kind", "miss")
 
     def __init__(
         self,
@@ -69,11 +90,15 @@ class Outcome:
         error: AuthenticationFailed | None = None,
         miss: Any = None,
         access: Access = _PROTECTED,
+        answer: ErrorResponse | None = None,
+        command: CreateSession | None = None,
     ) -> None:
         self.kind = kind
         self.error = error
         self.miss = miss
         self.access = access
+        self.answer = answer
+        self.command = command
 
     def __repr__(self) -> str:
         return f"Outcome({self.kind!r}, error={self.error!r})"
@@ -89,7 +114,8 @@ class RequestGate:
 
     ``lookup(token)`` returns a profile or a miss handle of type ``miss_type`` (or raises an
     :class:`AuthenticationFailed`); ``emit`` takes the ``request`` events, ``None`` when nobody
-    listens. :meth:`decide` returns the admitted :class:`WinkProfile` or an :class:`Outcome`.
+    listens. ``session`` is the session route the gate answers on its path (``None``: no route).
+    :meth:`decide` returns the admitted :class:`WinkProfile` or an :class:`Outcome`.
     """
 
     __slots__ = (
@@ -100,7 +126,9 @@ class RequestGate:
         "_lookup",
         "_miss_type",
         "_protects_every_path",
+        "_session_path",
         "policy",
+        "session",
         "tokens",
     )
 
@@ -110,6 +138,7 @@ class RequestGate:
         lookup: Callable[[bytes], Any],
         miss_type: type,
         emit: Callable[[WinkEvent], None] | None,
+        session: SessionRoute | None = None,
     ) -> None:
         self.policy = PathPolicy(
             config.public_paths,
@@ -126,9 +155,16 @@ class RequestGate:
         self._lookup = lookup
         self._miss_type = miss_type
         self._emit = emit
+        self.session = session
+        #: ``None`` without a route: then no request's path equals it.
+        self._session_path = None if session is None else session.path
 
     def decide(self, view: RequestView) -> WinkProfile | Outcome:
         """Steps 1-5, 7 and 8 of the decision order for ``view``; a miss is left :data:`PENDING`."""
+        if view.path == self._session_path and not view.websocket:
+            routed = self._route(view)
+            if routed is not None:
+                return routed
         # Not a preflight: without any pattern the policy's answer is known (saves a call).
         if self._protects_every_path and not view.preflight:
             access = _PROTECTED
@@ -142,8 +178,6 @@ class RequestGate:
                 if self._emit is not None:
                     self._emit(_PREFLIGHT_EVENT)
                 return _PREFLIGHT_OUTCOME
-        # The session route belongs before the public/optional/protected policy (a session path
-        # that is also public or protected is still the route) and after the preflight rule.
         try:
             found = self._lookup(self._extract(view))
         except AuthenticationFailed as exc:
@@ -153,6 +187,26 @@ class RequestGate:
         if self._emit is not None:
             self._emit(_AUTHENTICATED_EVENT)
         return found  # type: ignore[no-any-return]
+
+    def _route(self, view: RequestView) -> Outcome | None:
+        """Step 3: the session route's decision; ``None`` for a preflight the rule passes on."""
+        assert self.session is not None  # the path equals session_path, which is set
+        decision = self.session.decide(view.method, view.query, preflight=view.preflight)
+        if decision is None:
+            return None
+        if isinstance(decision, CreateSession):
+            return Outcome(CREATE_SESSION, command=decision)
+        return Outcome(SESSION_ANSWER, answer=decision)
+
+    def session_created(self, session: WinkSession) -> ErrorResponse:
+        """The answer after ``create_session`` gave ``session`` (200 ``{"sessionId": ...}``)."""
+        assert self.session is not None
+        return self.session.created(session)
+
+    def session_failed(self, error: AuthenticationFailed) -> ErrorResponse:
+        """The answer after ``create_session`` raised ``error`` (502, 503, ...)."""
+        assert self.session is not None
+        return self.session.failed(error)
 
     def resolved(self, profile: WinkProfile) -> WinkProfile:
         """Step 8 after a resolved miss: admit ``profile``."""

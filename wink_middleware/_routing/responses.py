@@ -10,16 +10,18 @@ from wink_middleware._exceptions import (
     AuthenticationFailed,
     InvalidRequest,
     MissingToken,
+    RateLimited,
     TokenRejected,
     WinkBadResponse,
     WinkUnavailable,
 )
 
-__all__ = ["ErrorResponse", "outcome_event", "render", "websocket_close_code"]
+__all__ = ["ErrorResponse", "json_response", "outcome_event", "render", "websocket_close_code"]
 
 
 class ErrorResponse:
-    """A ready-to-send error: ``status``, ``headers`` as text pairs and as ASGI byte pairs, ``body``."""
+    """A ready-to-send answer (an error, or the session route's): ``status``, ``headers`` as text
+    pairs and as ASGI byte pairs, ``body``."""
 
     __slots__ = ("asgi_headers", "body", "headers", "status")
 
@@ -30,6 +32,23 @@ class ErrorResponse:
         self.asgi_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
+def json_response(
+    status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()
+) -> ErrorResponse:
+    """A JSON answer the middleware gives itself (``no-store``: it is never cached)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return ErrorResponse(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            *headers,
+        ],
+        body,
+    )
+
+
 def _quoted(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
@@ -37,8 +56,8 @@ def _quoted(value: str) -> str:
 
 def render(exc: AuthenticationFailed, realm: str) -> ErrorResponse:
     """The response for ``exc``: its status, the RFC 6750 challenge (400, 401, 403), the JSON body
-    and, for an outage, ``Retry-After``."""
-    retry_after = exc.retry_after if isinstance(exc, WinkUnavailable) else None
+    and, for an outage or a rate limit, ``Retry-After``."""
+    retry_after = exc.retry_after if isinstance(exc, WinkUnavailable | RateLimited) else None
     return _render(exc.status_code, exc.error, exc.description, retry_after, realm)
 
 

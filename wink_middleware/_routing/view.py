@@ -11,8 +11,9 @@ class RequestView:
     ``path`` is without ``root_path`` (WSGI: ``PATH_INFO`` as UTF-8 text); ``authorization`` holds
     every Authorization header value as bytes. The adapter sets the rest only when it applies:
     ``preflight`` (see :meth:`cors`), ``cookies`` (every Cookie header value, as text) when
-    ``cookie_name`` is configured, ``query`` (the query string, as text) with ``query_param``, and
-    ``subprotocols`` (offered by a websocket handshake) with ``websocket_subprotocol``.
+    ``cookie_name`` is configured, ``query`` (the query string, as text) with ``query_param`` and
+    on the session path, ``subprotocols`` (offered by a websocket handshake) with
+    ``websocket_subprotocol``, and ``websocket`` (a websocket handshake) on the session path.
     """
 
     # Class-level defaults rather than __slots__: a plain request sets three attributes, which
@@ -21,6 +22,7 @@ class RequestView:
     cookies: list[str] | None = None
     query = ""
     subprotocols: list[str] | None = None
+    websocket = False
 
     def __init__(self, path: str, method: str, authorization: list[bytes]) -> None:
         self.path = path

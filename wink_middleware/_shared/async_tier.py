@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.core import ColdToken, VerifierCore
+from wink_middleware._logging import logger
 from wink_middleware._shared.entry import SharedEntry
 from wink_middleware._shared.tier import (
     PING_GRACE,
     PING_INTERVAL,
     POLL_INTERVAL,
+    SHUTDOWN_BOUND,
     SharedTierBase,
     SharedTierDown,
     import_redis,
@@ -42,6 +45,8 @@ class AsyncSharedTier(SharedTierBase):
         self._release: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._wakeups: dict[bytes, tuple[asyncio.Event, list[str]]] = {}
+        #: Closing steps that outlived their bound, kept referenced until they finish.
+        self._stragglers: set[asyncio.Future[Any]] = set()
 
     def _get_client(self) -> Any:
         if self._client is None:
@@ -70,7 +75,7 @@ class AsyncSharedTier(SharedTierBase):
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
             self.failed(op, exc, started)
             raise SharedTierDown from exc
-        self.breaker.success()
+        self.reached()
         self.done(op, started, "ok")
         return result
 
@@ -227,13 +232,28 @@ class AsyncSharedTier(SharedTierBase):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: drop shared answers, reconnect
+                if _cancelling():
+                    # Our cancel() reached us as another error (redis-py turns a cancelled read
+                    # into a ConnectionError or TimeoutError): stop, do not reconnect.
+                    raise asyncio.CancelledError from exc
                 self.listener_lost(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
                 if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                    await self._bounded(pubsub.aclose(), "closing the listener's pub/sub")
+
+    async def _bounded(self, step: Awaitable[Any], what: str) -> None:
+        """Await ``step`` for at most ``redis_timeout``, in a task of its own: redis-py shields a
+        pub/sub's teardown from cancellation, so a timeout around it would not bound it. What
+        outlives the bound is logged and left to finish; its errors are dropped (debug log)."""
+        task = asyncio.ensure_future(step)
+        task.add_done_callback(_drop_outcome)
+        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        if not done:
+            self._stragglers.add(task)
+            task.add_done_callback(self._stragglers.discard)
+            logger.debug("shared tier: %s took over %.2f s: left to finish", what, self.timeout)
 
     async def _pubsub(self, attempt: int) -> Any:
         """A pub/sub on the client. On a cluster, pinned to one node, the next one at each attempt:
@@ -270,15 +290,52 @@ class AsyncSharedTier(SharedTierBase):
             waiting[0].set()
 
     async def aclose(self) -> None:
-        """Stop the listener and close the client this tier made."""
+        """Stop the listener and close the client this tier made, each within ``SHUTDOWN_BOUND``.
+
+        A listener that outlives the bound is logged as a warning with its stack and left
+        cancelled; a cancellation of the caller is never swallowed.
+        """
         listener, self._listener = self._listener, None
         if listener is not None:
+            listener.add_done_callback(_drop_outcome)
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+            done, _ = await asyncio.wait({listener}, timeout=SHUTDOWN_BOUND)
+            if not done:
+                logger.warning(
+                    "shared tier: the invalidation listener did not stop within %.1f s of "
+                    "cancel(); left behind:\n%s",
+                    SHUTDOWN_BOUND,
+                    _stack_of(listener),
+                )
         self.listener = "off"
         client = self._client
         if client is not None and self._owns_client:
             self._client = None
-            with contextlib.suppress(Exception):
-                await client.aclose()
+            task = asyncio.ensure_future(client.aclose())
+            task.add_done_callback(_drop_outcome)
+            done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_BOUND)
+            if not done:
+                self._stragglers.add(task)
+                task.add_done_callback(self._stragglers.discard)
+                logger.warning(
+                    "shared tier: closing the Redis client took over %.1f s: left to finish",
+                    SHUTDOWN_BOUND,
+                )
+
+
+def _cancelling() -> bool:
+    """Whether a cancel() of the current task is pending (it may have surfaced as another error)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _drop_outcome(task: asyncio.Future[Any]) -> None:
+    """Retrieve a background step's outcome, so asyncio reports no "exception never retrieved"."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("shared tier: a closing step failed (%s)", type(task.exception()).__name__)
+
+
+def _stack_of(task: asyncio.Task[Any]) -> str:
+    buffer = io.StringIO()
+    task.print_stack(file=buffer)
+    return buffer.getvalue()

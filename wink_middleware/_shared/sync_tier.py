@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.core import ColdToken, VerifierCore
+from wink_middleware._logging import logger
 from wink_middleware._shared.entry import SharedEntry
 from wink_middleware._shared.tier import (
     PING_GRACE,
     PING_INTERVAL,
     POLL_INTERVAL,
+    SHUTDOWN_BOUND,
     SharedTierBase,
     SharedTierDown,
     import_redis,
@@ -76,7 +80,7 @@ class SyncSharedTier(SharedTierBase):
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
             self.failed(op, exc, started)
             raise SharedTierDown from exc
-        self.breaker.success()
+        self.reached()
         self.done(op, started, "ok")
         return result
 
@@ -288,7 +292,15 @@ class SyncSharedTier(SharedTierBase):
         self._stop.set()
         thread, self._listener = self._listener, None
         if thread is not None and thread.is_alive() and self._listener_pid == os.getpid():
-            thread.join(timeout=PING_INTERVAL * 2)
+            thread.join(timeout=SHUTDOWN_BOUND)
+            if thread.is_alive():
+                frame = sys._current_frames().get(thread.ident or -1)
+                logger.warning(
+                    "shared tier: the invalidation listener thread did not stop within %.1f s; "
+                    "left behind (a daemon thread):\n%s",
+                    SHUTDOWN_BOUND,
+                    "".join(traceback.format_stack(frame)) if frame is not None else "",
+                )
         self.listener = "off"
         client = self._client
         if client is not None and self._owns_client:

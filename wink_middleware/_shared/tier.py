@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "POLL_INTERVAL",
+    "SHUTDOWN_BOUND",
     "SharedTierBase",
     "SharedTierDown",
     "import_redis",
@@ -42,6 +43,9 @@ POLL_INTERVAL = 0.05
 #: How often the invalidation listener pings Redis, and how long without an answer means it is gone.
 PING_INTERVAL = 1.0
 PING_GRACE = 3.0
+#: How long ``aclose()`` / ``close()`` wait for the listener to stop after asking it to; what
+#: outlives this is logged as a warning and left behind (a daemon thread, a cancelled task).
+SHUTDOWN_BOUND = 5.0
 
 _EXTRA = 'the shared tier needs the redis extra: pip install "wink-middleware[redis]"'
 
@@ -80,16 +84,28 @@ class SharedTierBase:
             counters="shared_",
             on_change=core.breaker_observer("redis"),
         )
-        #: "off" until the listener first runs, then "up" once Redis confirmed the subscription.
+        #: "off" until the listener first runs, then "up" once Redis confirmed the subscription,
+        #: "down" after a failure (to connect, or of a subscription that was up).
         self.listener = "off"
+        #: Whether Redis has answered once (a command, or the listener's subscription).
+        self.answered = False
         core.share(self.keys.lookup_digest, config.local_ttl)
 
     # -- health ------------------------------------------------------------------------------
 
     @property
     def state(self) -> str:
-        """``"up"`` or ``"down"`` (the tier's breaker is open or probing)."""
-        return "up" if self.breaker.state == "closed" else "down"
+        """``"up"`` once Redis has answered, while the tier's breaker is closed and its listener
+        not lost; ``"down"`` otherwise (before Redis ever answered too: a wrong URL reads
+        ``down`` from the start)."""
+        if self.answered and self.listener != "down" and self.breaker.state == "closed":
+            return "up"
+        return "down"
+
+    def reached(self) -> None:
+        """Redis answered a command."""
+        self.answered = True
+        self.breaker.success()
 
     def failed(self, op: str, exc: BaseException, started: float) -> None:
         """Count and log a Redis command that failed or timed out."""
@@ -178,16 +194,29 @@ class SharedTierBase:
         """The subscription is confirmed: messages published from now on reach this process."""
         self.listener = "up"
         # Redis answered: the tier is back, even before a request needs it.
-        self.breaker.success()
+        self.reached()
         if reconnect:
+            # What it missed was forgotten when it was lost (listener_lost); what this process
+            # verified meanwhile came from Wink itself, and stays.
             logger.info("shared tier: invalidation listener reconnected")
+        else:
+            logger.debug("shared tier: invalidation listener subscribed")
 
     def listener_lost(self, exc: BaseException) -> None:
-        """The subscription dropped: messages may have been missed, so forget shared answers."""
+        """A subscription failed. One that was up may have missed messages: forget shared answers.
+        One that never was up had nothing to miss: the local answers stay, and the first failure
+        is one warning (then the listener retries quietly)."""
         if self.listener == "up":
             logger.warning(
                 "shared tier: invalidation listener lost (%s): dropping cached profiles",
                 type(exc).__name__,
             )
+            self.core.cache.drop_positives()
+        elif self.listener == "off":
+            logger.warning(
+                "shared tier: cannot subscribe to Redis (%s): invalidations from other processes "
+                "do not reach this one until it can (retrying); requests are served as without "
+                "the tier meanwhile",
+                type(exc).__name__,
+            )
         self.listener = "down"
-        self.core.cache.drop_positives()

@@ -8,7 +8,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "wink_middleware.django.WinkAuthenticationMiddleware",
 ]
-AUTHENTICATION_BACKENDS = ["wink_middleware.django.WinkBackend"]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # first: passwords (the admin login) keep working
+    "wink_middleware.django.WinkBackend",
+]
 WINK = {"public_paths": ["/health", "/admin/*"]}  # WinkConfig fields, over WINK_* variables
 ```
 

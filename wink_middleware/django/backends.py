@@ -18,7 +18,9 @@ def _backend() -> type:
         """Django users for Wink: ``authenticate(request, remote_user=<winkToken>)`` returns the
         user whose username is the winkToken, created on first sight.
 
-        Put ``"wink_middleware.django.WinkBackend"`` in ``AUTHENTICATION_BACKENDS``. Subclass it
+        Put ``"wink_middleware.django.WinkBackend"`` in ``AUTHENTICATION_BACKENDS`` after
+        ``"django.contrib.auth.backends.ModelBackend"`` (kept first, so that password logins, the
+        admin's included, still work: this backend only answers ``remote_user``). Subclass it
         and override ``configure_user(request, user, created)`` to fill in names from
         ``request.wink``; set ``create_unknown_user = False`` to admit known users only.
         """

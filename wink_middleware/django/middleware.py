@@ -21,23 +21,26 @@ from wink_middleware._config import WinkConfig, resolve_config
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._engine.core import ColdToken
 from wink_middleware._engine.sync_verifier import WinkVerifier
-from wink_middleware._events import REQUEST
+from wink_middleware._events import REQUEST, SESSION
 from wink_middleware._exceptions import (
     AuthenticationFailed,
     MissingToken,
     WinkConfigError,
 )
-from wink_middleware._get_profile import WSGI_ERROR_KEY, WSGI_KEY
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_ERROR_KEY, WSGI_KEY
 from wink_middleware._profile import WinkProfile
 from wink_middleware._routing.gate import (
     ANONYMOUS,
+    CREATE_SESSION,
     PENDING,
     PREFLIGHT,
     REFUSED,
+    SESSION_ANSWER,
     Outcome,
     RequestGate,
 )
 from wink_middleware._routing.responses import ErrorResponse, render
+from wink_middleware._routing.session import SessionRoute
 from wink_middleware._routing.view import RequestView
 
 __all__ = ["WinkAuthenticationMiddleware"]
@@ -56,8 +59,10 @@ class _Wink:
         self.challenge = dict(render(MissingToken(), config.realm).headers)["WWW-Authenticate"]
         self._read_cookies = config.cookie_name is not None
         self._read_query = config.query_param is not None
+        self._session_path = config.session_path
         self._lock = threading.Lock()
         self._verifier: WinkVerifier | None = None
+        self._session: SessionRoute | None = None
         self._gates: dict[str, RequestGate] = {}
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = (
             weakref.WeakKeyDictionary()
@@ -73,6 +78,22 @@ class _Wink:
                     self._verifier = WinkVerifier(self.config)
                 verifier = self._verifier
         return verifier
+
+    def session_route(self) -> SessionRoute | None:
+        """The session route of this ``settings.WINK`` (one rate bucket for the process), or
+        ``None`` without ``session_path``. Only the middleware answers it, never DRF."""
+        if self.config.session_path is None:
+            return None
+        route = self._session
+        if route is None:
+            verifier = self.verifier
+            with self._lock:
+                if self._session is None:
+                    self._session = SessionRoute(
+                        self.config, verifier.clock, verifier.emitter(SESSION)
+                    )
+                route = self._session
+        return route
 
     def gate(self, kind: str = "middleware") -> RequestGate:
         """The sync verifier's request gate: ``"middleware"`` routes by the path policy;
@@ -91,8 +112,9 @@ class _Wink:
                     anonymous_on_invalid=False,
                 )
             emit = None if kind == "drf_quiet" else verifier.emitter(REQUEST)
+            session = self.session_route() if kind == "middleware" else None
             gate = self._gates.setdefault(
-                kind, RequestGate(config, verifier.lookup, ColdToken, emit)
+                kind, RequestGate(config, verifier.lookup, ColdToken, emit, session)
             )
         return gate
 
@@ -104,6 +126,7 @@ class _Wink:
         found = self._async.get(loop)
         if found is None:
             cache = self.verifier.cache
+            session = self.session_route()
             with self._lock:
                 found = self._async.get(loop)
                 if found is None:
@@ -112,7 +135,7 @@ class _Wink:
                         del self._async[finished]
                     verifier = AsyncWinkVerifier(self.config, cache=cache)
                     gate = RequestGate(
-                        self.config, verifier.lookup, ColdToken, verifier.emitter(REQUEST)
+                        self.config, verifier.lookup, ColdToken, verifier.emitter(REQUEST), session
                     )
                     found = self._async[loop] = (verifier, gate)
         return found
@@ -120,7 +143,7 @@ class _Wink:
     def view(self, request: Any) -> RequestView:
         """What routing reads of a Django request: its ``META`` is a WSGI environ under WSGI and
         built like one under ASGI, so the WSGI middleware's reading serves both."""
-        return environ_view(request.META, self._read_cookies, self._read_query)
+        return environ_view(request.META, self._read_cookies, self._read_query, self._session_path)
 
     def close(self) -> None:
         if self._verifier is not None:
@@ -200,6 +223,7 @@ class WinkAuthenticationMiddleware:
         else:
             gate = wink.gate()
             self._decide = gate.decide
+            self._extract = gate.tokens.extract
             self._resolved = gate.resolved
             self._failed = gate.failed
             self._resolve = wink.verifier.resolve
@@ -207,7 +231,9 @@ class WinkAuthenticationMiddleware:
     def __call__(self, request: Any) -> Any:
         if self._is_async:
             return self.__acall__(request)
-        decided = self._decide(self._view(request))
+        request.META[VERIFIER_KEY] = self._wink.verifier  # for views: get_verifier()
+        view = self._view(request)
+        decided = self._decide(view)
         if type(decided) is Outcome:
             outcome = decided
             if outcome.kind is PENDING:
@@ -218,15 +244,20 @@ class WinkAuthenticationMiddleware:
             if type(decided) is Outcome:
                 if decided.kind is REFUSED:
                     return self._deny(request, cast(AuthenticationFailed, decided.error))
+                if decided.kind is SESSION_ANSWER or decided.kind is CREATE_SESSION:
+                    return self._session(request, decided)
                 self._not_admitted(request, decided)
                 response = self.get_response(request)
                 return self._preflight(request, response) if decided.kind is PREFLIGHT else response
         self._signed_in(request, decided)
+        request.META[TOKEN_KEY] = (self._extract, view)  # read by get_access_token(), if ever
         return self.get_response(request)
 
     async def __acall__(self, request: Any) -> Any:
         verifier, gate = self._wink.async_gate()
-        decided = gate.decide(self._view(request))
+        request.META[VERIFIER_KEY] = verifier  # for views: get_verifier()
+        view = self._view(request)
+        decided = gate.decide(view)
         if type(decided) is Outcome:
             outcome = decided
             if outcome.kind is PENDING:
@@ -237,11 +268,43 @@ class WinkAuthenticationMiddleware:
             if type(decided) is Outcome:
                 if decided.kind is REFUSED:
                     return self._deny(request, cast(AuthenticationFailed, decided.error))
+                if decided.kind is SESSION_ANSWER or decided.kind is CREATE_SESSION:
+                    return await self._asession(request, decided, verifier, gate)
                 self._not_admitted(request, decided)
                 response = await self.get_response(request)
                 return self._preflight(request, response) if decided.kind is PREFLIGHT else response
         self._signed_in(request, decided)
+        request.META[TOKEN_KEY] = (gate.tokens.extract, view)  # read by get_access_token()
         return await self.get_response(request)
+
+    def _session(self, request: Any, outcome: Outcome) -> Any:
+        """The session route's I/O (sync): create the session it asks for, answer."""
+        gate = self._wink.gate()
+        command = outcome.command
+        if command is None:
+            return self._answer(request, cast(ErrorResponse, outcome.answer))
+        try:
+            session = self._wink.verifier.create_session(command.return_url, command.cancel_url)
+        except AuthenticationFailed as exc:
+            return self._answer(request, gate.session_failed(exc))
+        return self._answer(request, gate.session_created(session))
+
+    async def _asession(
+        self, request: Any, outcome: Outcome, verifier: AsyncWinkVerifier, gate: RequestGate
+    ) -> Any:
+        """The session route's I/O (async): the same, with this event loop's verifier."""
+        command = outcome.command
+        if command is None:
+            return self._answer(request, cast(ErrorResponse, outcome.answer))
+        try:
+            session = await verifier.create_session(command.return_url, command.cancel_url)
+        except AuthenticationFailed as exc:
+            return self._answer(request, gate.session_failed(exc))
+        return self._answer(request, gate.session_created(session))
+
+    @staticmethod
+    def _answer(request: Any, answer: ErrorResponse) -> Any:
+        return _http_response(answer, head=request.method == "HEAD")
 
     def _signed_in(self, request: Any, profile: WinkProfile) -> None:
         request.wink = request.META[WSGI_KEY] = profile

@@ -17,7 +17,7 @@ except ImportError:  # DRF is optional: only WinkAuthentication needs it, and DR
     _NotAuthenticated = None
 
 from wink_middleware._exceptions import AuthenticationFailed, MissingToken, WinkUnavailable
-from wink_middleware._get_profile import WSGI_KEY
+from wink_middleware._get_profile import TOKEN_KEY, VERIFIER_KEY, WSGI_KEY
 from wink_middleware._profile import WinkProfile
 from wink_middleware._routing.gate import ANONYMOUS, PENDING, Outcome
 from wink_middleware._routing.responses import render
@@ -71,7 +71,8 @@ class WinkAuthentication:
         # The middleware passed this request unchecked (a public path) and sent its `request`
         # event; without the middleware, this is the request's one decision and sends it.
         gate = wink.gate("drf_quiet" if hasattr(django_request, "wink") else "drf")
-        decided = gate.decide(wink.view(django_request))
+        view = wink.view(django_request)
+        decided = gate.decide(view)
         if type(decided) is Outcome:
             outcome = decided
             if outcome.kind is PENDING:
@@ -85,6 +86,8 @@ class WinkAuthentication:
                 error = cast(AuthenticationFailed, decided.error)
                 raise WinkAPIException(error, wink.config.realm) from error
         django_request.wink = django_request.META[WSGI_KEY] = decided
+        django_request.META[TOKEN_KEY] = (gate.tokens.extract, view)  # for get_access_token()
+        django_request.META[VERIFIER_KEY] = wink.verifier  # for get_verifier()
         if not remote_user:
             return decided, decided
         _lazy_user(django_request, decided.wink_token)

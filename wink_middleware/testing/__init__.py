@@ -1,4 +1,5 @@
-"""Testing kit: :class:`WinkEmulator`, a stand-in for Wink's Verify Client, and a pytest plugin.
+"""Testing kit: :class:`WinkEmulator`, a stand-in for Wink's Verify Client and session API, and a
+pytest plugin.
 
 ```python
 from wink_middleware.testing import WinkEmulator
@@ -18,6 +19,7 @@ from __future__ import annotations
 from wink_middleware.testing._clock import FakeClock
 from wink_middleware.testing._emulator import (
     SAMPLE_PROFILE,
+    SESSION_PATH,
     TOKENS_PATH,
     VERIFY_PATH,
     Answer,
@@ -28,6 +30,7 @@ from wink_middleware.testing._server import serve
 
 __all__ = [
     "SAMPLE_PROFILE",
+    "SESSION_PATH",
     "TOKENS_PATH",
     "VERIFY_PATH",
     "Answer",

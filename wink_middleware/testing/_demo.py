@@ -40,7 +40,8 @@ from starlette.websockets import WebSocket
 from wink_middleware._adapters.asgi import WinkMiddleware
 from wink_middleware._clock import Clock
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
-from wink_middleware._get_profile import require_profile
+from wink_middleware._exceptions import MissingToken
+from wink_middleware._get_profile import get_access_token, require_profile
 from wink_middleware.testing._emulator import WinkEmulator
 from wink_middleware.testing._server import ServerThread, bind, url_of
 
@@ -129,7 +130,10 @@ def build_demo(base_url: str, *, clock: Clock | None = None, redis_url: str | No
                 await websocket.send_text(text)
 
         async def sign_out(request: Request) -> Response:
-            token = request.headers["authorization"].split(" ", 1)[1].strip()
+            # The verified token, whatever its source (a protected path: there is one).
+            token = get_access_token(request)
+            if token is None:
+                raise MissingToken()
             emulator.revoke(token)
             # Logout: refused from now on, here and in every worker sharing the tier.
             reached_fleet = await verifier.revoke(token)

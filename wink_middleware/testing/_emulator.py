@@ -12,11 +12,18 @@ One endpoint exists only on the emulator, for tools and scripts that reach it ov
 (all optional; ``ttl`` defaults to 300 seconds), answers ``200`` with ``{"access_token": ...,
 "token_type": "Bearer", "expires_in": ...}``, or ``400`` with ``{"error": ...}`` naming what is wrong.
 It needs no credentials (the emulator is a local test tool) and is not counted in :attr:`~WinkEmulator.calls`.
+
+Wink's session API (v2.0 sign-in) is emulated too: ``POST /wink/v1/session`` with HTTP Basic
+credentials (else ``401``, empty body) and a JSON body holding ``returnUrl`` and ``cancelUrl``
+(else ``400``) answers ``{"sessionId": ...}``. A session is single use
+(:meth:`WinkEmulator.use_session`) and expires ``session_ttl`` seconds after it was made.
+:attr:`~WinkEmulator.session_calls` counts every call received there, refused ones included.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -49,6 +56,7 @@ __all__ = [
     "DROP_CONNECTION_KEY",
     "PROFILE_FIELDS",
     "SAMPLE_PROFILE",
+    "SESSION_PATH",
     "TOKENS_PATH",
     "VERIFY_PATH",
     "Answer",
@@ -57,6 +65,8 @@ __all__ = [
 ]
 
 VERIFY_PATH = "/api/ConfidentialClient/verify-client"
+#: Wink's session endpoint (Wink v2.0 sign-in).
+SESSION_PATH = "/wink/v1/session"
 #: The emulator's own endpoint that issues tokens over HTTP (see the module docstring).
 TOKENS_PATH = "/_emulator/tokens"
 #: The base URL :meth:`WinkEmulator.wink_config` points at (any host works with its transports).
@@ -126,6 +136,13 @@ class _Issued:
     azp: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Session:
+    return_url: str
+    cancel_url: str
+    expires: float
+
+
 @dataclass(slots=True)
 class _Fault:
     remaining: int
@@ -141,7 +158,9 @@ class WinkEmulator:
     test to step over expiry without sleeping.
 
     Fault injection: :attr:`latency` (seconds added to every call), :meth:`fail_next`,
-    :meth:`drop_next` and :meth:`malformed_next`. Faults queue up in the order they are asked for.
+    :meth:`drop_next` and :meth:`malformed_next`. Faults queue up in the order they are asked for
+    and apply to the next calls of either Wink endpoint (Verify Client or sessions).
+    ``session_ttl`` is how long a session lives, in seconds of ``clock``.
     """
 
     def __init__(
@@ -151,9 +170,19 @@ class WinkEmulator:
         *,
         clock: WallClock | None = None,
         latency: float = 0.0,
+        session_ttl: float = 600,
     ) -> None:
         if not client_id or not client_secret:
             raise ValueError("WinkEmulator needs a non-empty client_id and client_secret")
+        if (
+            not isinstance(session_ttl, int | float)
+            or isinstance(session_ttl, bool)
+            or not session_ttl > 0
+        ):
+            raise ValueError("session_ttl must be a number of seconds > 0")
+        self.session_ttl = float(session_ttl)
+        self._sessions: dict[str, _Session] = {}
+        self._session_calls = 0
         self.client_id = client_id
         self._secret = client_secret
         self._clock: WallClock = _SystemClock() if clock is None else clock
@@ -187,10 +216,17 @@ class WinkEmulator:
         """How many Verify Client calls the emulator received (faulty answers included)."""
         return self._calls
 
+    @property
+    def session_calls(self) -> int:
+        """How many calls the session endpoint received (refused and faulty ones included)."""
+        return self._session_calls
+
     def reset(self) -> None:
-        """Zero :attr:`calls`, drop pending faults and latency. Issued and revoked tokens stay."""
+        """Zero :attr:`calls` and :attr:`session_calls`, drop pending faults and latency. Issued
+        and revoked tokens, and live sessions, stay."""
         with self._lock:
             self._calls = 0
+            self._session_calls = 0
             self._faults.clear()
             self._latency = 0.0
 
@@ -287,14 +323,23 @@ class WinkEmulator:
 
     # -- the endpoint ---------------------------------------------------------------------------
 
-    def answer(self, method: str, path: str, body: bytes) -> Answer:
-        """Decide the answer to one request (shared by the ASGI app and both transports)."""
+    def answer(
+        self, method: str, path: str, body: bytes, authorization: str | None = None
+    ) -> Answer:
+        """Decide the answer to one request (shared by the ASGI app and both transports).
+
+        ``authorization`` is the request's ``Authorization`` header, if any (the session API's
+        Basic credentials).
+        """
         if path == TOKENS_PATH:
             return self._mint(method, body)
-        if path != VERIFY_PATH:
+        if path != VERIFY_PATH and path != SESSION_PATH:
             return Answer(404)
         with self._lock:
-            self._calls += 1
+            if path == VERIFY_PATH:
+                self._calls += 1
+            else:
+                self._session_calls += 1
             delay = self._latency
             if self._faults:
                 fault = self._faults[0]
@@ -302,6 +347,8 @@ class WinkEmulator:
                 if not fault.remaining:
                     self._faults.popleft()
                 return _with_delay(fault.answer, delay)
+        if path == SESSION_PATH:
+            return _with_delay(self._session(method, body, authorization), delay)
         if method != "POST":
             return Answer(405, headers=(("allow", "POST"),), delay=delay)
         request = _parse_request(body)
@@ -312,6 +359,53 @@ class WinkEmulator:
         if profile is None:
             return Answer(401, delay=delay)
         return Answer(200, json.dumps(profile).encode(), _JSON, delay=delay)
+
+    def _session(self, method: str, body: bytes, authorization: str | None) -> Answer:
+        if method != "POST":
+            return Answer(405, headers=(("allow", "POST"),))
+        if not self._basic_ok(authorization):
+            return Answer(401)  # as Wink: an empty body
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            data = {}
+        return_url, cancel_url = data.get("returnUrl"), data.get("cancelUrl")
+        if not (isinstance(return_url, str) and return_url) or not (
+            isinstance(cancel_url, str) and cancel_url
+        ):
+            return _error("send a JSON object with returnUrl and cancelUrl")
+        session_id = secrets.token_urlsafe(24)
+        with self._lock:
+            now = self._clock.time()
+            # Expired sessions are dropped as new ones are made: the store stays small.
+            for old in [k for k, v in self._sessions.items() if v.expires <= now]:
+                del self._sessions[old]
+            self._sessions[session_id] = _Session(return_url, cancel_url, now + self.session_ttl)
+        answer = json.dumps({"sessionId": session_id}).encode()
+        return Answer(200, answer, _JSON)
+
+    def _basic_ok(self, authorization: str | None) -> bool:
+        scheme, _, credentials = (authorization or "").partition(" ")
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True)
+        except (ValueError, binascii.Error):
+            decoded = b""
+        client_id, colon, secret = decoded.partition(b":")
+        # Both compared in constant time, and both always: no timing oracle.
+        good_id = hmac.compare_digest(client_id, self.client_id.encode())
+        good_secret = hmac.compare_digest(secret, self._secret.encode())
+        return scheme.lower() == "basic" and bool(colon) and good_id and good_secret
+
+    def use_session(self, session_id: str) -> tuple[str, str] | None:
+        """Consume a live session: its ``(return_url, cancel_url)``, or ``None`` when it is
+        unknown, already used or expired (a session is single use, as Wink's)."""
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is None or self._clock.time() >= session.expires:
+            return None
+        return session.return_url, session.cancel_url
 
     def _mint(self, method: str, body: bytes) -> Answer:
         if method != "POST":
@@ -372,7 +466,10 @@ class WinkEmulator:
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :]
         body = await _read_body(receive)
-        answer = self.answer(scope["method"], path, body)
+        authorization = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
+        )
+        answer = self.answer(scope["method"], path, body, authorization)
         if answer.delay:
             await anyio.sleep(answer.delay)
         if answer.drop:

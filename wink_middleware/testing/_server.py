@@ -77,7 +77,9 @@ class ServerThread:
         try:
             import uvicorn
         except ImportError:
-            raise RuntimeError("serving over HTTP needs uvicorn: pip install uvicorn") from None
+            raise RuntimeError(
+                'serving over HTTP needs uvicorn and websockets: pip install "wink-middleware[demo]"'
+            ) from None
 
         self.sock = sock
         self.url = url_of(sock)

@@ -53,7 +53,9 @@ class AsyncEmulatorTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Answer ``request`` as the emulator decides, waiting without blocking the event loop."""
         body = await request.aread()
-        answer = self.emulator.answer(request.method, request.url.path, body)
+        answer = self.emulator.answer(
+            request.method, request.url.path, body, request.headers.get("authorization")
+        )
         delay, timed_out = _wait(request, answer)
         if delay:
             await anyio.sleep(delay)
@@ -69,7 +71,9 @@ class SyncEmulatorTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Answer ``request`` as the emulator decides, blocking this thread for any latency."""
         body = request.read()
-        answer = self.emulator.answer(request.method, request.url.path, body)
+        answer = self.emulator.answer(
+            request.method, request.url.path, body, request.headers.get("authorization")
+        )
         delay, timed_out = _wait(request, answer)
         if delay:
             time.sleep(delay)
