@@ -347,7 +347,12 @@ async def _drive(
     sessions = Sessions(wink, tokens, token_life, rng)
     urls = [url for url, _ in workers]
     lifetimes: set[tuple[str, int]] = set()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout: reusing one the
+    # server is closing at that instant fails in the client (RemoteProtocolError, ReadError) with
+    # no request ever reaching a worker; that race is the load generator's, not the fleet's.
+    limits = httpx.Limits(
+        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
         started = time.monotonic()
         stop_at = started + result.seconds

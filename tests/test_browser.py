@@ -1,9 +1,11 @@
-"""The demo page in headless Chromium: sign in, see the profile table and the websocket's greeting,
-then the 401 once the token has expired (the page asks the API again at expiry) or been revoked; with Redis, two workers that
-verify once for the fleet and a sign-out that reaches both.
+"""The demo page in headless Chromium, signing in the way a Wink front end does: keycloak-js 26 asks
+the API for a Wink session, the emulator's sign-in page, back with a code, the token exchange, the
+protected API and websocket; a refresh before expiry; sign-out through the API's logout then Wink's;
+with Redis, two workers that verify once for the fleet and both refuse the token after sign-out.
 
 Chromium is driven over the DevTools protocol on a pipe (``tests/chromium.py``). Time is a
-``FakeClock`` shared by the demo's emulator and verifier: expiry is a step of the clock, not a wait.
+``FakeClock`` shared by the demo's emulator and verifier where a test steps over expiry.
+Screenshots of each step stay in the test's tmp_path.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.chromium import CHROMIUM, Chromium, launch
 from tests.helpers import FakeClock
+from wink_middleware import TokenRejected
 from wink_middleware.testing import SAMPLE_PROFILE
 from wink_middleware.testing._demo import Demo, run_demo
 
@@ -65,143 +69,155 @@ def profile_table(browser: Chromium) -> dict[str, str]:
     return dict(rows)
 
 
-def sign_in(browser: Chromium, ttl: int) -> dict[str, str]:
-    # A lifetime the menu lacks (a short one for the expiry test) is added as an option.
-    browser.evaluate(
-        f"(s => {{ if (![...s.options].some(o => o.value === '{ttl}')) s.add(new Option('{ttl}', '{ttl}'));"
-        f" s.value = '{ttl}'; }})(document.getElementById('ttl'))"
-    )
-    click(browser, "sign-in")
-    browser.wait_for(f"{visible('profile-section')} && {text('#status')}.startsWith('200')")
-    return profile_table(browser)
-
-
-def test_demo_page_signs_in_and_shows_the_profile_table_then_the_401_after_expiry(
-    browser: Chromium, demo: tuple[str, Demo], clock: FakeClock, tmp_path: Path
-) -> None:
-    url, parts = demo
+def ready(browser: Chromium, url: str) -> None:
     browser.open(f"{url}/")
-    assert browser.evaluate("document.title") == "wink_middleware demo"
+    browser.wait_for("window.demoReady === true")
 
-    table = sign_in(browser, ttl=15)
-    assert list(table) == [
-        "First Name",
-        "Last Name",
-        "Contact No",
-        "Email",
-        "Wink Tag",
-        "Wink Token",
-        "Date of Birth",
-        "Expiry Time",
-    ]
-    assert table["First Name"] == SAMPLE_PROFILE["firstName"]
-    assert table["Last Name"] == SAMPLE_PROFILE["lastName"]
-    assert table["Email"] == SAMPLE_PROFILE["email"]
-    assert table["Wink Tag"] == SAMPLE_PROFILE["winkTag"]
-    assert table["Date of Birth"] == SAMPLE_PROFILE["dateOfBirth"]
-    assert len(table["Wink Token"]) == 36
-    assert table["Expiry Time"].endswith("Z")
-    assert not browser.evaluate(visible("error"))
-    # The websocket: the token as the wink.bearer subprotocol, the greeting from the server.
-    greeting = browser.wait_for(f"{visible('websocket-section')} && {text('#ws-greeting')}")
-    assert greeting == "Hello, Ada Lovelace!"
-    log = browser.evaluate("document.getElementById('log').innerText")
-    assert (
-        "WebSocket /api/echo with the token as the wink.bearer subprotocol -> open (wink.bearer)"
-        in log
+
+def sign_in(browser: Chromium, url: str, shots: Path, user: str = "Ada Lovelace") -> None:
+    """From the signed-out page through Wink's sign-in page and back, signed in."""
+    browser.wait_for(visible("signed-out"))
+    browser.screenshot(shots / "1-signed-out.png")
+    click(browser, "sign-in")
+    browser.wait_for(
+        "location.pathname.endsWith('/protocol/openid-connect/auth')"
+        " && document.querySelector('button[name=cancel]') !== null"
     )
-    browser.screenshot(tmp_path / "signed-in.png")
-
-    clock.advance(15)
-    click(browser, "call-api")
-    summary = browser.wait_for(f"{visible('error')} && {text('#error-summary')}")
-    assert summary == "401 invalid_token: the access token has expired"
-    assert browser.evaluate(text("#status")) == "401 invalid_token"
-    assert not browser.evaluate(visible("profile-section"))
-    assert 'error="invalid_token"' in browser.evaluate(text("#error-detail"))
-    assert parts.verifier.stats.local_rejections == 1
-    assert browser.page_errors() == []
+    browser.screenshot(shots / "2-wink-sign-in.png")
+    browser.evaluate(
+        "Array.from(document.querySelectorAll('button[name=user]'))"
+        f".find(b => b.textContent === {json.dumps('Sign in as ' + user)}).click()"
+    )
+    browser.wait_for(f"location.href === {json.dumps(url + '/')} && window.demoReady === true")
+    browser.wait_for(f"{visible('signed-in')} && {text('#status')}.startsWith('200')")
 
 
-def test_demo_page_signs_out_and_shows_the_401_for_the_revoked_token(
+def test_demo_signs_in_through_wink_and_shows_the_profile_tokens_and_websocket(
     browser: Chromium, demo: tuple[str, Demo], tmp_path: Path
 ) -> None:
     url, parts = demo
-    browser.open(f"{url}/")
-    assert sign_in(browser, ttl=300)["First Name"] == "Ada"
-    calls_before = parts.emulator.calls
-
-    click(browser, "sign-out")
-    summary = browser.wait_for(f"{visible('error')} && {text('#error-summary')}")
-    assert summary == "401 invalid_token: the access token was revoked"
-    assert browser.evaluate("document.getElementById('sign-out').disabled") is True
-    # Sign-out revoked the token: it is refused from now on without asking Wink again.
-    assert parts.emulator.calls == calls_before
-    log = browser.evaluate("document.getElementById('log').innerText")
-    assert "POST /api/sign-out -> 200" in log
-    browser.screenshot(tmp_path / "signed-out.png")
+    ready(browser, url)
+    assert browser.evaluate("document.title") == "wink_middleware demo"
+    sign_in(browser, url, tmp_path)
+    table = profile_table(browser)
+    assert table["First name"] == SAMPLE_PROFILE["firstName"]
+    assert table["Last name"] == SAMPLE_PROFILE["lastName"]
+    assert table["Email"] == SAMPLE_PROFILE["email"]
+    assert table["WinkTag"] == SAMPLE_PROFILE["winkTag"]
+    assert table["Date of birth"] == SAMPLE_PROFILE["dateOfBirth"]
+    assert table["WinkToken (user id)"] == parts.emulator.users[0].wink_token
+    assert table["Token expires"].endswith("Z")
+    assert browser.evaluate(text("#user-name")) == "Ada Lovelace"
+    greeting = browser.wait_for(f"{text('#ws-greeting')}")
+    assert greeting == "Hello, Ada Lovelace!"
+    access = browser.wait_for(f"{text('#access-left')}")
+    assert access.endswith("of 300 s")
+    assert browser.evaluate(text("#refresh-left")).endswith("of 1800 s")
+    # The page holds only tokens, whose personal claims are tokenized.
+    claims = browser.evaluate("keycloak.tokenParsed")
+    assert claims["given_name"].startswith("tok_sandbox_")
+    assert parts.emulator.session_calls == 1
+    browser.screenshot(tmp_path / "3-signed-in.png")
     assert browser.page_errors() == []
 
 
-def test_demo_page_calls_the_api_again_when_the_token_expires_instead_of_keeping_the_200(
-    browser: Chromium, demo: tuple[str, Demo], clock: FakeClock
+def test_demo_refreshes_the_token_and_the_api_refuses_the_expired_one(
+    browser: Chromium, demo: tuple[str, Demo], clock: FakeClock, tmp_path: Path
 ) -> None:
-    url, parts = demo
-    browser.open(f"{url}/")
-    sign_in(browser, ttl=2)
-    assert browser.evaluate("document.getElementById('status').className") == "ok"
-    clock.advance(2)  # the server's time; the page's own timer fires two real seconds after sign-in
+    url, _ = demo
+    ready(browser, url)
+    sign_in(browser, url, tmp_path)
+    old = browser.evaluate("keycloak.token")
+    clock.advance(300)  # the server's time: the access token has expired there
+    click(browser, "call-api")
     summary = browser.wait_for(f"{visible('error')} && {text('#error-summary')}")
     assert summary == "401 invalid_token: the access token has expired"
-    assert browser.evaluate(text("#status")) == "401 invalid_token"
-    assert browser.evaluate("document.getElementById('status').className") == "bad"
-    assert "expired" in browser.evaluate(text("#countdown"))
-    assert parts.verifier.stats.local_rejections == 1
+    browser.screenshot(tmp_path / "4-expired.png")
+    click(browser, "refresh-now")
+    browser.wait_for(f"keycloak.token !== {json.dumps(old)} && {text('#status')}.startsWith('200')")
+    assert not browser.evaluate(visible("error"))
+    browser.wait_for(f"{text('#refresh-note')}.includes('Refreshed 1 time so far')")
+    browser.screenshot(tmp_path / "5-refreshed.png")
     assert browser.page_errors() == []
 
 
-def test_demo_page_with_redis_shows_two_workers_verified_once_for_the_fleet_and_a_shared_sign_out(
+def test_demo_refreshes_before_expiry_by_itself(browser: Chromium, tmp_path: Path) -> None:
+    with run_demo(access_ttl=3) as (url, _):
+        ready(browser, url)
+        sign_in(browser, url, tmp_path)
+        first = browser.evaluate("keycloak.token")
+        # 3 s tokens are refreshed 1 s before they expire, without a click.
+        browser.wait_for(
+            f"keycloak.token !== {json.dumps(first)} && {text('#refresh-note')}.includes('Refreshed 1 time')"
+        )
+        browser.wait_for(f"{text('#status')}.startsWith('200')")
+        assert browser.page_errors() == []
+
+
+def test_demo_cancel_comes_back_signed_out_with_a_notice(
+    browser: Chromium, demo: tuple[str, Demo], tmp_path: Path
+) -> None:
+    url, _ = demo
+    ready(browser, url)
+    click(browser, "sign-in")
+    browser.wait_for("document.querySelector('button[name=cancel]') !== null")
+    browser.evaluate("document.querySelector('button[name=cancel]').click()")
+    browser.wait_for(f"location.href === {json.dumps(url + '/')} && window.demoReady === true")
+    assert browser.evaluate(visible("signed-out"))
+    assert "Sign-in cancelled" in browser.evaluate(text("#notice"))
+    browser.screenshot(tmp_path / "cancelled.png")
+    assert browser.page_errors() == []
+
+
+def test_demo_signs_out_through_the_api_then_winks_logout(
+    browser: Chromium, demo: tuple[str, Demo], tmp_path: Path
+) -> None:
+    url, parts = demo
+    ready(browser, url)
+    sign_in(browser, url, tmp_path)
+    token = browser.evaluate("keycloak.token")
+    click(browser, "sign-out")
+    browser.wait_for(f"window.demoReady === true && {visible('signed-out')} && {visible('notice')}")
+    notice = browser.evaluate(text("#notice"))
+    assert notice.startswith("You are signed out. The API revoked your token (200)")
+    assert "worker 1: 401" in notice
+    browser.screenshot(tmp_path / "4-signed-out.png")
+    # Wink's side ended too: Verify Client refuses the token, and the next visit is signed out.
+    verifier = parts.emulator.verifier()
+    with pytest.raises(TokenRejected):
+        verifier.verify(token)
+    ready(browser, url)
+    assert browser.evaluate(visible("signed-out"))
+    assert browser.page_errors() == []
+
+
+def test_demo_with_redis_verifies_once_for_the_fleet_and_every_worker_refuses_after_sign_out(
     browser: Chromium, redis_url: str, tmp_path: Path
 ) -> None:
     with run_demo(redis_url=redis_url) as (url, parts):
-        browser.open(f"{url}/")
-        browser.wait_for(visible("fleet"))
-        sign_in(browser, ttl=300)
+        ready(browser, url)
+        sign_in(browser, url, tmp_path)
         summary = browser.wait_for(
             f"{text('#fleet-summary')}.startsWith('Verified once') && {text('#fleet-summary')}"
         )
         assert summary == (
             "Verified once for the fleet: 2 workers accepted the token, Wink was called once."
         )
-        assert workers_table(browser) == {
-            "worker 1": ["200 OK", "wink"],
-            "worker 2": ["200 OK", "fleet cache"],
-        }
         assert parts.emulator.calls == 1
-        assert [w.stats.wink_calls for w in parts.workers] == [1, 0]
-        assert parts.workers[1].stats.shared_hits == 1
-        browser.screenshot(tmp_path / "fleet.png")
-
+        assert sorted(w.stats.wink_calls for w in parts.workers) == [0, 1]
+        browser.screenshot(tmp_path / "3-fleet.png")
+        token = browser.evaluate("keycloak.token")
         click(browser, "sign-out")
-        browser.wait_for(
-            f"{text('#log')}.split('GET /api/profile').length === 5"  # 2 at sign-in, 2 after
-        )
-        # The worker that did not sign the user out refuses the token too, without asking Wink:
-        # the revocation reached its cache by message, or it read it from Redis.
-        table = workers_table(browser)
-        assert table["worker 1"] == ["401 invalid_token", "local cache"]
-        assert table["worker 2"][0] == "401 invalid_token"
-        assert table["worker 2"][1] in ("local cache", "fleet cache")
-        assert browser.evaluate(text("#error-summary")) == (
-            "401 invalid_token: the access token was revoked"
-        )
-        assert parts.emulator.calls == 1
+        browser.wait_for(f"window.demoReady === true && {visible('notice')}")
+        notice = browser.evaluate(text("#notice"))
+        assert "worker 1: 401" in notice
+        assert "worker 2: 401" in notice
+        # Every worker refuses it, however often it is asked.
+        with httpx.Client(base_url=url, timeout=5) as client:
+            answers = [
+                client.get("/api/profile", headers={"Authorization": f"Bearer {token}"})
+                for _ in range(4)
+            ]
+        assert sorted({a.headers["x-demo-worker"] for a in answers}) == ["1", "2"]
+        assert [a.status_code for a in answers] == [401] * 4
         assert browser.page_errors() == []
-
-
-def workers_table(browser: Chromium) -> dict[str, list[str]]:
-    rows: list[list[str]] = browser.evaluate(
-        "Array.from(document.querySelectorAll('#workers tbody tr'))"
-        ".map(tr => Array.from(tr.cells).map(td => td.textContent))"
-    )
-    return {row[0]: row[1:] for row in rows}

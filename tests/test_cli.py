@@ -531,6 +531,50 @@ def test_emulator_command_reads_credentials_from_the_environment(
 
 
 @pytest.mark.slow
+def test_emulator_command_prints_what_a_front_end_needs_and_the_sign_in_answers_there(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def check(server: ServerThread) -> None:
+        out = capsys.readouterr().out
+        seen["out"] = out
+        auth_url = re.search(r"^  AUTH_URL: (\S+)$", out, re.MULTILINE)
+        realm = re.search(r"^  realm:    (\S+)$", out, re.MULTILINE)
+        assert auth_url is not None and realm is not None, out
+        discovery = f"{auth_url[1]}/realms/{realm[1]}/.well-known/openid-configuration"
+        seen["discovery"] = httpx.get(discovery, timeout=5).json()
+        token_url = seen["discovery"]["token_endpoint"]
+        seen["cors"] = {
+            origin: httpx.options(token_url, headers={"origin": origin}, timeout=5).status_code
+            for origin in ("https://app.example", "http://localhost:3000")
+        }
+
+    monkeypatch.setattr(_cli, "_wait", stop_after(check))
+    argv = ["emulator", "--port", "0", "--client-id", CLIENT, "--client-secret", SECRET]
+    assert main([*argv, "--realm", "acme", "--web-origin", "https://app.example"]) == 0
+    out: str = seen["out"]
+    assert f"  clientId: {CLIENT}\n" in out
+    assert "  origins:  https://app.example\n" in out
+    assert "  users:    Ada Lovelace (;ada.lovelace)\n" in out
+    assert seen["discovery"]["issuer"].endswith("/realms/acme")
+    assert seen["cors"] == {"https://app.example": 200, "http://localhost:3000": 403}
+    assert SECRET not in out
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--web-origin", "https://app.example/path"), ("--realm", "a b")]
+)
+def test_emulator_command_refuses_a_bad_origin_or_realm_in_one_line(
+    capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    assert main(["emulator", "--port", "0", option, value]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"{_cli.PROG}: error: {option}: ")
+    assert "web_origins" not in line
+
+
+@pytest.mark.slow
 def test_demo_command_serves_the_page_and_the_protected_api(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -540,14 +584,22 @@ def test_demo_command_serves_the_page_and_the_protected_api(
         assert f"open {server.url}/ in a browser" in capsys.readouterr().out
         with httpx.Client(base_url=server.url, timeout=5) as client:
             seen["page"] = client.get("/").status_code
-            token = client.post("/wink/demo/sign-in", json={"ttl": 60}).json()["access_token"]
+            token = one_line(_token_from(f"{server.url}/wink", capsys))
             auth = {"Authorization": f"Bearer {token}"}
             seen["with token"] = client.get("/api/profile", headers=auth).status_code
             seen["without"] = client.get("/api/profile").status_code
+            seen["session"] = client.get("/api/session").status_code
+            seen["keycloak.js"] = client.get("/keycloak.js").status_code
 
     monkeypatch.setattr(_cli, "_wait", stop_after(check))
     assert main(["demo", "--port", "0"]) == 0
-    assert seen == {"page": 200, "with token": 200, "without": 401}
+    assert seen == {
+        "page": 200,
+        "with token": 200,
+        "without": 401,
+        "session": 200,
+        "keycloak.js": 200,
+    }
 
 
 def test_demo_command_with_redis_serves_two_workers_that_verify_once_for_the_fleet(
@@ -573,7 +625,8 @@ def test_demo_command_with_redis_serves_two_workers_that_verify_once_for_the_fle
     monkeypatch.setattr(_cli, "_wait", stop_after(check))
     assert main(["demo", "--port", "0", "--redis", redis_url]) == 0
     assert seen["answers"] == [(200, "1", "wink"), (200, "2", "fleet cache")]
-    assert seen["status"] == {"workers": 2, "wink_calls": 1}
+    assert seen["status"]["workers"] == 2
+    assert seen["status"]["wink_calls"] == 1
     assert seen["sign-out"] == {"signed_out": True, "reached_fleet": True}
 
 

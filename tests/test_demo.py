@@ -1,5 +1,5 @@
-"""The demo app's own endpoints: sign-in validation, the status and worker labels, the two workers
-sharing Redis, and a demo that cannot be built or served."""
+"""The demo app's own endpoints: the page and keycloak-js served locally, the status, the session
+route, the worker labels, the two workers sharing Redis, and a demo that cannot be built or served."""
 
 from __future__ import annotations
 
@@ -13,42 +13,80 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
+from wink_middleware.testing import KEYCLOAK_JS
 from wink_middleware.testing._demo import build_demo, run_demo
 from wink_middleware.testing._server import bind
 
 pytestmark = pytest.mark.anyio
 
 
-async def sign_in(**kwargs: Any) -> httpx.Response:
-    demo = build_demo("http://127.0.0.1:9")  # sign-in never calls the verifier
+async def get(path: str) -> httpx.Response:
+    demo = build_demo("http://127.0.0.1:9")  # these pages never call the verifier
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=demo.app), base_url="http://demo"
     ) as client:
-        return await client.post("/wink/demo/sign-in", **kwargs)
+        return await client.get(path)
 
 
-async def test_sign_in_without_a_body_issues_a_five_minute_token() -> None:
-    response = await sign_in()
-    assert response.status_code == 200
-    assert response.json()["expires_in"] == 300
-    assert response.json()["token_type"] == "Bearer"
-    assert response.headers["cache-control"] == "no-store"
+async def test_the_page_and_keycloak_js_are_public_and_never_fetched_elsewhere() -> None:
+    page = await get("/")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert 'import Keycloak from "/keycloak.js"' in page.text
+    assert "https://" not in page.text  # nothing is loaded from another host
+    script = await get("/keycloak.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert script.content == KEYCLOAK_JS.read_bytes()
+    silent = await get("/silent-check-sso.html")
+    assert "parent.postMessage(location.href, location.origin)" in silent.text
 
 
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        (b"{not json", "send JSON"),
-        (b"[1]", "send JSON"),
-        (b'{"ttl": "soon"}', "send JSON"),
-        (b'{"ttl": 0}', "ttl must be"),
-        (b'{"ttl": 1e9}', "ttl must be"),
-    ],
-)
-async def test_sign_in_refuses_a_bad_lifetime(content: bytes, reason: str) -> None:
-    response = await sign_in(content=content)
-    assert response.status_code == 400
-    assert reason in response.json()["error"]
+async def test_status_names_the_client_and_realm_the_page_signs_in_with() -> None:
+    status = (await get("/status")).json()
+    assert status == {
+        "workers": 1,
+        "wink_calls": 0,
+        "client_id": "demo-client",
+        "realm": "wink",
+        "auth_path": "/wink",
+    }
+    discovery = await get("/wink/realms/wink/.well-known/openid-configuration")
+    assert discovery.json()["issuer"] == "http://demo/wink/realms/wink"
+
+
+async def test_the_api_gives_a_session_for_the_demos_own_page() -> None:
+    demo = build_demo("http://127.0.0.1:9")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=demo.app), base_url="http://demo"
+    ) as client:
+        refused = await client.get("/api/session", params={"returnUrl": "https://evil.example/"})
+    assert refused.status_code == 400
+    assert demo.emulator.session_calls == 0
+
+
+@pytest.mark.slow
+def test_the_api_session_is_one_the_emulator_sign_in_accepts() -> None:
+    with run_demo() as (url, demo), httpx.Client(base_url=url, timeout=5) as client:
+        answer = client.get("/api/session")
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "no-store"
+        session_id = answer.json()["sessionId"]
+        page = client.get(
+            "/wink/realms/wink/protocol/openid-connect/auth",
+            params={
+                "client_id": "demo-client",
+                "redirect_uri": f"{url}/",
+                "response_type": "code",
+                "state": "s",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                "code_challenge_method": "S256",
+                "sessionId": session_id,
+            },
+        )
+    assert page.status_code == 200
+    assert "Sign in as Ada Lovelace" in page.text
+    assert demo.emulator.session_calls == 1
 
 
 async def test_favicon_is_public_and_empty() -> None:
@@ -106,7 +144,7 @@ def test_status_counts_workers_and_wink_calls_and_api_answers_name_their_worker(
         status = client.get("/status").json()
     assert [a.status_code for a in answers] == [200, 200, 401]
     assert labels(answers) == [("1", "wink"), ("1", "local cache"), ("1", "none")]
-    assert status == {"workers": 1, "wink_calls": 1}
+    assert (status["workers"], status["wink_calls"]) == (1, 1)
 
 
 def test_with_redis_two_workers_take_turns_and_share_one_verification(redis_url: str) -> None:
@@ -126,5 +164,15 @@ def test_with_redis_two_workers_take_turns_and_share_one_verification(redis_url:
         ("1", "local cache"),
         ("2", "local cache"),
     ]
-    assert status == {"workers": 2, "wink_calls": 1}
+    assert (status["workers"], status["wink_calls"]) == (2, 1)
     assert signed_out == {"signed_out": True, "reached_fleet": True}
+
+
+@pytest.mark.slow
+def test_a_demo_bound_to_every_interface_sends_users_back_to_localhost() -> None:
+    with run_demo(host="0.0.0.0") as (url, demo):
+        port = url.rsplit(":", 1)[1]
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/session", timeout=5)
+        assert answer.status_code == 200
+        urls = demo.emulator.use_session(answer.json()["sessionId"])
+    assert urls == (f"http://localhost:{port}/", f"http://localhost:{port}/")

@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +24,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
+from tests.chromium import CHROMIUM, Chromium, launch
+from wink_middleware import TokenRejected
 from wink_middleware.testing import WinkEmulator
+from wink_middleware.testing._server import ServerThread, bind
 from wink_middleware.testing.pytest_plugin import CLIENT_ID, CLIENT_SECRET
 
 if TYPE_CHECKING:
@@ -472,3 +477,137 @@ def test_logging_json_shows_the_library_at_info(monkeypatch: pytest.MonkeyPatch)
     logging.config.dictConfig(config)
     assert logger.isEnabledFor(logging.INFO)
     assert {"uvicorn", "uvicorn.access", "wink_middleware"} <= set(config["loggers"])
+
+
+# -- signing in from a page (headless Chromium) ----------------------------------------------------
+
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (scripts/install installs it as root)"
+)
+
+
+def sign_in_from_the_page(
+    chromium: Chromium, app_url: str, wink: WinkEmulator, shots: Path
+) -> None:
+    """signin.html: signed out, Wink's sign-in page, back signed in, then sign_out_from_the_page."""
+    chromium.open(f"{app_url}/")
+    assert chromium.wait_for("window.ready") == {"signedIn": False}
+    chromium.evaluate("document.getElementById('sign-in').click()")
+    chromium.wait_for("document.querySelector('button[name=user]') !== null")
+    chromium.screenshot(shots / "sign-in-page.png")
+    chromium.evaluate("document.querySelector('button[name=user]').click()")
+    chromium.wait_for(f"location.href === {json.dumps(app_url + '/')} && window.ready")
+    assert chromium.evaluate("window.ready") == {"signedIn": True}, chromium.page_errors()
+    assert chromium.evaluate("document.getElementById('who').textContent") == (
+        "Signed in as Ada Lovelace"
+    )
+    chromium.screenshot(shots / "signed-in.png")
+    sign_out_from_the_page(chromium, app_url, wink)
+
+
+def sign_out_from_the_page(chromium: Chromium, app_url: str, wink: WinkEmulator) -> None:
+    """A refresh gives a token the API accepts; sign-out revokes it and ends Wink's session."""
+    first = chromium.evaluate("keycloak.token")
+    assert chromium.evaluate("keycloak.updateToken(-1)") is True  # a refresh, forced
+    assert chromium.evaluate("window.api('/api/me').then(r => r.status)") == 200
+    second = chromium.evaluate("keycloak.token")
+    assert second != first
+    chromium.evaluate("window.before = true; document.getElementById('sign-out').click()")
+    chromium.wait_for(
+        f"location.href === {json.dumps(app_url + '/')} && !window.before && window.ready"
+    )
+    assert chromium.evaluate("window.ready") == {"signedIn": False}
+    # The API revoked the token the page held; Wink's logout ended the session, so Verify Client
+    # refuses every token of it (an older one stays cached in the API until it expires, as any).
+    assert httpx.get(f"{app_url}/api/me", headers=bearer(second)).status_code == 401
+    for token in (first, second):
+        with pytest.raises(TokenRejected):
+            wink.verifier().verify(token)
+    assert wink.session_calls == 1
+    assert chromium.page_errors() == []
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Chromium]:
+    with launch(tmp_path) as browser:
+        yield browser
+
+
+@pytest.fixture
+def app_url(monkeypatch: pytest.MonkeyPatch, wink: WinkEmulator) -> str:
+    """A free port for the example, and the variables it reads to know where it and Wink live."""
+    sock = bind()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+    monkeypatch.setenv("APP_URL", url)
+    monkeypatch.setenv("WINK_AUTH_URL", os.environ["WINK_BASE_URL"])
+    return url
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_signin_app_example(
+    wink: WinkEmulator, app_url: str, chromium: Chromium, tmp_path: Path
+) -> None:
+    module = load("signin_app")
+    server = ServerThread(module.app, bind(port=int(app_url.rsplit(":", 1)[1])))
+    server.start()
+    try:
+        sign_in_from_the_page(chromium, app_url, wink, tmp_path)
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_signin_flask_example(
+    wink: WinkEmulator, app_url: str, chromium: Chromium, tmp_path: Path
+) -> None:
+    from werkzeug.serving import make_server
+
+    module = load("signin_flask")
+    server = make_server("127.0.0.1", int(app_url.rsplit(":", 1)[1]), module.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sign_in_from_the_page(chromium, app_url, wink, tmp_path)
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+        module.verifier.close()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_signin_django_example(
+    wink: WinkEmulator, app_url: str, chromium: Chromium, tmp_path: Path
+) -> None:
+    port = app_url.rsplit(":", 1)[1]
+    env = {**os.environ, "DJANGO_DB": str(tmp_path / "users.sqlite3")}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(EXAMPLES / "signin_django.py"),
+            "runserver",
+            f"127.0.0.1:{port}",
+            "--noreload",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{app_url}/settings.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "Django did not start"
+            time.sleep(0.1)
+        sign_in_from_the_page(chromium, app_url, wink, tmp_path)
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -32,6 +32,24 @@ def test_every_python_block_is_part_of_a_tested_file(block: str) -> None:
     assert any(block in source.read_text() for source in SOURCES), block
 
 
+# The JavaScript that drives keycloak-js is tested in a browser (examples/signin.html); Wink's own SDK,
+# which may not be redistributed, cannot run here.
+JS_BLOCKS = [
+    block
+    for block in re.findall(r"^```js\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
+    if "keycloak" in block
+]
+
+
+@pytest.mark.parametrize("block", JS_BLOCKS, ids=lambda b: b.splitlines()[0][:40])
+def test_every_js_block_is_part_of_a_tested_page(block: str) -> None:
+    assert block in (ROOT / "examples" / "signin.html").read_text(), block
+
+
+def test_the_readme_has_a_js_block() -> None:
+    assert JS_BLOCKS
+
+
 def test_every_script_named_exists_and_is_executable() -> None:
     scripts = set(re.findall(r"\bscripts/([a-z-]+)", README))
     assert {"demo", "test", "build"} <= scripts

@@ -91,11 +91,17 @@ def test_the_console_script_serves_the_demo_page() -> None:
     with serving("demo", "--port", "0") as lines:
         url = first_match(lines, r"open (http://\S+)/ in a browser")
         page = httpx.get(f"{url}/", timeout=5)
-        token = httpx.post(f"{url}/wink/demo/sign-in", timeout=5).json()["access_token"]
+        token = httpx.post(f"{url}/wink/_emulator/tokens", timeout=5).json()["access_token"]
         api = httpx.get(f"{url}/api/profile", headers={"Authorization": f"Bearer {token}"})
+        # keycloak-js and its licence ship in the wheel: the page loads nothing from elsewhere.
+        keycloak = httpx.get(f"{url}/keycloak.js", timeout=5)
+        certs = httpx.get(f"{url}/wink/realms/wink/protocol/openid-connect/certs", timeout=5)
     assert page.status_code == 200
     assert "<title>wink_middleware demo</title>" in page.text
     assert api.json()["firstName"] == "Ada"
+    assert keycloak.status_code == 200
+    assert "export default class Keycloak" in keycloak.text
+    assert certs.json()["keys"][0]["alg"] == "RS256"
 
 
 def script(*argv: str, env: dict[str, str] | None = None) -> str:

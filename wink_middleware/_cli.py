@@ -2,6 +2,7 @@
 
 ```
 wink-middleware emulator [--host H] [--port P] [--client-id ID] [--client-secret S] [--ttl SECONDS]
+                         [--realm NAME] [--web-origin ORIGIN ...]
 wink-middleware token --emulator URL [--ttl SECONDS] [--first-name TEXT] [--wink-token TEXT] ...
 wink-middleware demo [--host H] [--port P] [--redis URL]
 wink-middleware verify [--redis URL] [-v] [TOKEN]   # the token is read from stdin when omitted
@@ -125,10 +126,12 @@ def _build_parser() -> _Parser:
 
     emulator = commands.add_parser(
         "emulator",
-        help="serve a Wink emulator (Verify Client) over HTTP",
+        help="serve a Wink emulator (Verify Client, sessions and the sign-in) over HTTP",
         description=(
-            "Serve an emulated Wink Verify Client. It prints a ready token for the sample user and "
-            "a curl line; point WINK_BASE_URL at it to run your app or the examples against it."
+            "Serve an emulated Wink: Verify Client, the session API and the sign-in a front end "
+            "uses (OpenID Connect, as Wink's SDK and keycloak-js speak it). It prints a ready token "
+            "for the sample user, a curl line, and the AUTH_URL, realm and client id a front end "
+            "needs; point WINK_BASE_URL at it to run your app or the examples against it."
         ),
     )
     _add_listen_options(emulator, DEFAULT_EMULATOR_PORT)
@@ -150,6 +153,21 @@ def _build_parser() -> _Parser:
         type=_seconds,
         default=3600,
         help="lifetime of the printed token in seconds (default: 3600)",
+    )
+    emulator.add_argument(
+        "--realm",
+        default="wink",
+        help="the sign-in's realm, as the front end names it (default: wink, as Wink's)",
+    )
+    emulator.add_argument(
+        "--web-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help=(
+            "an origin (scheme://host[:port]) the sign-in sends users back to and answers CORS for; "
+            "repeat for several (default: any localhost, 127.0.0.1 or [::1] origin)"
+        ),
     )
     emulator.set_defaults(command=_run_emulator)
 
@@ -393,12 +411,25 @@ def _run_emulator(args: argparse.Namespace) -> int:
     if not secret.strip():
         raise CliError("--client-secret must not be empty", EXIT_USAGE)
 
-    emulator = WinkEmulator(client_id=client_id, client_secret=secret)
+    web_origins: list[str] | None = args.web_origin
+    try:
+        emulator = WinkEmulator(
+            client_id=client_id, client_secret=secret, realm=args.realm, web_origins=web_origins
+        )
+    except ValueError as exc:
+        option = "--realm" if "realm" in str(exc) else "--web-origin"
+        raise CliError(f"{option}: {str(exc).removeprefix('web_origins: ')}", EXIT_USAGE) from None
     sock = _listen(args.host, args.port)
     _configure_logging()
     server = _start(emulator, sock)
     token = emulator.issue_token(ttl=args.ttl)
     url = server.url
+    origins = (
+        "any http://localhost, 127.0.0.1 or [::1] origin (--web-origin to set them)"
+        if web_origins is None
+        else ", ".join(web_origins)
+    )
+    users = ", ".join(f"{u.display_name} ({u.wink_tag})" for u in emulator.users)
     prefix = json.dumps({"ClientId": client_id, "AccessToken": token}, separators=(",", ":"))
     if secret_option is None and secret_env is None:
         shown_secret = DEFAULT_CLIENT_SECRET
@@ -429,6 +460,14 @@ def _run_emulator(args: argparse.Namespace) -> int:
         f"A fresh token at any time (e.g. for an app on port 8001):\n"
         f'  curl -H "Authorization: Bearer $({PROG} token --emulator {url})" '
         f"http://127.0.0.1:8001/me\n"
+        f"\n"
+        f"Sign a front end in against it (Wink's SDK or keycloak-js 26):\n"
+        f"  AUTH_URL: {url}\n"
+        f"  realm:    {args.realm}\n"
+        f"  clientId: {client_id}\n"
+        f"  issuer:   {url}/realms/{args.realm}\n"
+        f"  origins:  {origins}\n"
+        f"  users:    {users}\n"
         f"\n"
         f"Press Ctrl-C to stop.",
         flush=True,
@@ -493,8 +532,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     )
     print(
         f"Wink middleware demo: open {url}/ in a browser\n"
-        f"  emulated Wink (Verify Client): {url}/wink\n"
-        f"  protected API:                 {url}/api/profile\n"
+        f"  emulated Wink (Verify Client, sessions, sign-in): {url}/wink\n"
+        f"  protected API:                                    {url}/api/profile\n"
         f"{fleet}"
         f"Press Ctrl-C to stop.",
         flush=True,

@@ -16,6 +16,8 @@ fixtures (see :mod:`wink_middleware.testing.pytest_plugin`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from wink_middleware.testing._clock import FakeClock
 from wink_middleware.testing._emulator import (
     SAMPLE_PROFILE,
@@ -28,7 +30,12 @@ from wink_middleware.testing._emulator import (
 )
 from wink_middleware.testing._server import serve
 
+#: keycloak-js 26 (Apache-2.0, its licence beside it), the library Wink's SDK wraps, as an ES module:
+#: serve it to a test page (``import Keycloak from "/keycloak.js"``) to sign in against the emulator.
+KEYCLOAK_JS = Path(__file__).parent / "static" / "keycloak.js"
+
 __all__ = [
+    "KEYCLOAK_JS",
     "SAMPLE_PROFILE",
     "SESSION_PATH",
     "TOKENS_PATH",

@@ -1,12 +1,16 @@
 """The demo: a protected Starlette API, the Wink emulator and a browser page, in one ASGI app.
 
 ```
-/                    the page (public)
-/status              public: how many API workers, and how many calls the emulated Wink received
-/wink/...            the emulator (public): the middleware's base_url points here
-/wink/demo/sign-in   issues a token for the sample user (stands in for Wink's front-end login)
+/                    the page (public): signs in with keycloak-js, the way Wink's SDK does
+/keycloak.js         keycloak-js 26, shipped with the package (public)
+/silent-check-sso.html  the page keycloak-js's silent check lands on (public)
+/status              public: API workers, calls the emulated Wink received, client id and realm
+/wink/...            the emulator (public): Verify Client and sessions for the middleware (its
+                     base_url), the sign-in (/wink/realms/wink/...) for the page
+/api/session         the middleware's session route: a Wink session for the next sign-in
 /api/profile         protected: the verified profile as Wink's JSON
-/api/sign-out        protected: revokes the token at the emulator and in the verifier (logout)
+/api/sign-out        protected: revokes the token in the verifier, for every worker (logout); the
+                     page then leaves through Wink's logout, which ends the sign-in session
 /api/echo            protected websocket: greets the user, then echoes; a browser sends the token
                      as the subprotocol pair `wink.bearer, <token>` (it cannot set headers)
 ```
@@ -23,7 +27,6 @@ for both, and a sign-out on one reaches the other. Every ``/api`` answer names i
 from __future__ import annotations
 
 import itertools
-import math
 import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -32,7 +35,7 @@ from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -42,13 +45,17 @@ from wink_middleware._clock import Clock
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._exceptions import MissingToken
 from wink_middleware._get_profile import get_access_token, require_profile
+from wink_middleware.testing import KEYCLOAK_JS
 from wink_middleware.testing._emulator import WinkEmulator
 from wink_middleware.testing._server import ServerThread, bind, url_of
 
 __all__ = ["DEMO_CLIENT_ID", "Demo", "build_demo", "run_demo"]
 
 DEMO_CLIENT_ID = "demo-client"
-_MAX_TTL = 3600
+_SILENT_CHECK = (
+    "<!doctype html><html><body><script>"
+    "parent.postMessage(location.href, location.origin);</script></body></html>"
+)
 _NO_STORE = {"Cache-Control": "no-store"}
 SUBPROTOCOL = "wink.bearer"
 
@@ -66,15 +73,30 @@ class Demo:
     workers: tuple[AsyncWinkVerifier, ...]
 
 
-def build_demo(base_url: str, *, clock: Clock | None = None, redis_url: str | None = None) -> Demo:
+def build_demo(
+    base_url: str,
+    *,
+    clock: Clock | None = None,
+    redis_url: str | None = None,
+    access_ttl: float = 300,
+    refresh_ttl: float = 1800,
+) -> Demo:
     """The demo app, for a server reachable at ``base_url`` (its own emulator lives under /wink).
 
     ``redis_url`` runs two API workers sharing that Redis; it needs the ``[redis]`` extra
-    (:class:`~wink_middleware.WinkConfigError` otherwise).
+    (:class:`~wink_middleware.WinkConfigError` otherwise). ``access_ttl`` and ``refresh_ttl`` are
+    the sign-in's token lifetimes (Wink's: 5 and 30 minutes).
     """
     # Nobody has to type this secret: the emulator and the middleware share it in-process.
     secret = secrets.token_urlsafe(24)
-    emulator = WinkEmulator(client_id=DEMO_CLIENT_ID, client_secret=secret, clock=clock)
+    emulator = WinkEmulator(
+        client_id=DEMO_CLIENT_ID,
+        client_secret=secret,
+        clock=clock,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
+    )
+    home = _home(base_url)
     fleet = {} if redis_url is None else {"redis_url": redis_url}
     config = emulator.wink_config(
         base_url=f"{base_url.rstrip('/')}/wink",
@@ -96,24 +118,21 @@ def build_demo(base_url: str, *, clock: Clock | None = None, redis_url: str | No
 
     async def status(request: Request) -> Response:
         return JSONResponse(
-            {"workers": len(workers), "wink_calls": emulator.calls}, headers=_NO_STORE
-        )
-
-    async def sign_in(request: Request) -> Response:
-        ttl = 300.0
-        if await request.body():
-            try:
-                data = await request.json()
-                ttl = float(data.get("ttl", ttl))
-            except (ValueError, TypeError, AttributeError):
-                return JSONResponse({"error": 'send JSON like {"ttl": 30}'}, status_code=400)
-        if not (math.isfinite(ttl) and 1 <= ttl <= _MAX_TTL):
-            return JSONResponse({"error": f"ttl must be 1..{_MAX_TTL} seconds"}, status_code=400)
-        token = emulator.issue_token(ttl=ttl)
-        return JSONResponse(
-            {"access_token": token, "token_type": "Bearer", "expires_in": int(ttl)},
+            {
+                "workers": len(workers),
+                "wink_calls": emulator.calls,
+                "client_id": DEMO_CLIENT_ID,
+                "realm": emulator.realm,
+                "auth_path": "/wink",
+            },
             headers=_NO_STORE,
         )
+
+    async def keycloak_js(request: Request) -> Response:
+        return FileResponse(KEYCLOAK_JS, media_type="text/javascript")
+
+    async def silent_check(request: Request) -> Response:
+        return HTMLResponse(_SILENT_CHECK, headers=_NO_STORE)
 
     def api(verifier: AsyncWinkVerifier) -> ASGIApp:
         async def profile(request: Request) -> Response:
@@ -134,8 +153,8 @@ def build_demo(base_url: str, *, clock: Clock | None = None, redis_url: str | No
             token = get_access_token(request)
             if token is None:
                 raise MissingToken()
-            emulator.revoke(token)
-            # Logout: refused from now on, here and in every worker sharing the tier.
+            # Logout: refused from now on, here and in every worker sharing the tier. (Wink's
+            # side ends when the page goes through Wink's logout next.)
             reached_fleet = await verifier.revoke(token)
             return JSONResponse({"signed_out": True, "reached_fleet": reached_fleet})
 
@@ -144,7 +163,14 @@ def build_demo(base_url: str, *, clock: Clock | None = None, redis_url: str | No
             Route("/sign-out", sign_out, methods=["POST"]),
             WebSocketRoute("/echo", echo),
         ]
-        return WinkMiddleware(Router(routes), verifier=verifier, websocket_subprotocol=SUBPROTOCOL)
+        return WinkMiddleware(
+            Router(routes),
+            verifier=verifier,
+            websocket_subprotocol=SUBPROTOCOL,
+            session_path="/session",
+            session_return_url=home,
+            session_cancel_url=home,
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -157,20 +183,24 @@ def build_demo(base_url: str, *, clock: Clock | None = None, redis_url: str | No
     app = Starlette(
         routes=[
             Route("/", index),
+            Route("/keycloak.js", keycloak_js),
+            Route("/silent-check-sso.html", silent_check),
             Route("/favicon.ico", favicon),
             Route("/status", status),
             Mount("/api", app=_RoundRobin([(api(v), v) for v in workers])),
-            Mount(
-                "/wink",
-                routes=[
-                    Route("/demo/sign-in", sign_in, methods=["POST"]),
-                    Mount("/", app=emulator),
-                ],
-            ),
+            Mount("/wink", app=emulator),
         ],
         lifespan=lifespan,
     )
     return Demo(app, emulator, workers[0], workers)
+
+
+def _home(base_url: str) -> str:
+    """Where Wink sends the user back: the demo's page. A wildcard bind (``0.0.0.0``, ``[::]``) is
+    no address a browser opens, and the session URL rule allows ``http://`` on loopback only."""
+    for wildcard in ("//0.0.0.0:", "//[::]:"):
+        base_url = base_url.replace(wildcard, "//localhost:", 1)
+    return f"{base_url.rstrip('/')}/"
 
 
 class _RoundRobin:
@@ -226,6 +256,8 @@ def run_demo(
     *,
     clock: Clock | None = None,
     redis_url: str | None = None,
+    access_ttl: float = 300,
+    refresh_ttl: float = 1800,
 ) -> Iterator[tuple[str, Demo]]:
     """Serve the demo in a background thread; yield its URL and parts; stop it on exit.
 
@@ -234,7 +266,13 @@ def run_demo(
     sock = bind(host, port)
     try:
         base_url = url_of(sock)
-        demo = build_demo(base_url, clock=clock, redis_url=redis_url)
+        demo = build_demo(
+            base_url,
+            clock=clock,
+            redis_url=redis_url,
+            access_ttl=access_ttl,
+            refresh_ttl=refresh_ttl,
+        )
         server = ServerThread(demo.app, sock)
     except BaseException:
         sock.close()

@@ -18,6 +18,10 @@ credentials (else ``401``, empty body) and a JSON body holding ``returnUrl`` and
 (else ``400``) answers ``{"sessionId": ...}``. A session is single use
 (:meth:`WinkEmulator.use_session`) and expires ``session_ttl`` seconds after it was made.
 :attr:`~WinkEmulator.session_calls` counts every call received there, refused ones included.
+
+Wink's sign-in itself (the OpenID Connect half a front end talks to) is served under
+``/realms/{realm}/`` by :mod:`wink_middleware.testing._oidc`; its tokens are RS256 JWTs, which need
+``cryptography`` (the ``[demo]`` extra). Verify Client answers them like :meth:`~WinkEmulator.issue_token`'s.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -42,6 +47,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from wink_middleware._config import WinkConfig
+from wink_middleware._profile import WinkProfile
+from wink_middleware._session_urls import Origin, UrlError, origin_of, parse_origin
+from wink_middleware.testing._oidc import OidcProvider, OidcRequest
 
 if TYPE_CHECKING:
     import httpx
@@ -98,6 +106,7 @@ PROFILE_FIELDS: Mapping[str, str] = MappingProxyType(
     }
 )
 _MAX_BODY = 64 * 1024
+_REALM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MAX_TTL = 366 * 86400
 _TRUNCATED_PROFILE = b'{"firstName": "Ada", "lastName": "Lov'
 _JSON = (("content-type", "application/json"),)
@@ -161,6 +170,12 @@ class WinkEmulator:
     :meth:`drop_next` and :meth:`malformed_next`. Faults queue up in the order they are asked for
     and apply to the next calls of either Wink endpoint (Verify Client or sessions).
     ``session_ttl`` is how long a session lives, in seconds of ``clock``.
+
+    The sign-in (OpenID Connect, Keycloak-shaped, under ``/realms/{realm}/``): ``access_ttl`` and
+    ``refresh_ttl`` are its tokens' lifetimes in seconds; ``web_origins`` (``scheme://host[:port]``
+    entries) are the origins its ``redirect_uri``, ``post_logout_redirect_uri`` and CORS accept besides
+    each live session's ``returnUrl`` origin (``None``: any loopback origin, on any port). The sign-in
+    page offers every user of :meth:`add_user` (the sample user Ada Lovelace is there from the start).
     """
 
     def __init__(
@@ -168,19 +183,35 @@ class WinkEmulator:
         client_id: str,
         client_secret: str,
         *,
+        realm: str = "wink",
+        access_ttl: float = 300,
+        refresh_ttl: float = 1800,
+        session_ttl: float = 600,
+        web_origins: list[str] | tuple[str, ...] | None = None,
         clock: WallClock | None = None,
         latency: float = 0.0,
-        session_ttl: float = 600,
     ) -> None:
         if not client_id or not client_secret:
             raise ValueError("WinkEmulator needs a non-empty client_id and client_secret")
-        if (
-            not isinstance(session_ttl, int | float)
-            or isinstance(session_ttl, bool)
-            or not session_ttl > 0
+        for name, value in (
+            ("session_ttl", session_ttl),
+            ("access_ttl", access_ttl),
+            ("refresh_ttl", refresh_ttl),
         ):
-            raise ValueError("session_ttl must be a number of seconds > 0")
+            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"{name} must be a number of seconds > 0")
+        if not isinstance(realm, str) or _REALM.fullmatch(realm) is None:
+            raise ValueError("realm must be 1-64 letters, digits, '.', '_' or '-'")
+        origins: frozenset[Origin] | None = None
+        if web_origins is not None:
+            if isinstance(web_origins, str):
+                raise ValueError("web_origins must be a list of origins, not one string")
+            try:
+                origins = frozenset(parse_origin(o, "web_origins") for o in web_origins)
+            except UrlError as exc:
+                raise ValueError(str(exc)) from None
         self.session_ttl = float(session_ttl)
+        self.realm = realm
         self._sessions: dict[str, _Session] = {}
         self._session_calls = 0
         self.client_id = client_id
@@ -194,6 +225,20 @@ class WinkEmulator:
         self._calls = 0
         self._latency = 0.0
         self.latency = latency
+        self._oidc = OidcProvider(
+            client_id=client_id,
+            realm=realm,
+            access_ttl=float(access_ttl),
+            refresh_ttl=float(refresh_ttl),
+            web_origins=origins,
+            now=self._clock.time,
+            use_session=self.use_session,
+            session_origin=self._session_origin,
+            live_origins=self._live_origins,
+            admit=self._admit,
+            revoke=self.revoke,
+        )
+        self.add_user()
 
     def __repr__(self) -> str:
         return f"WinkEmulator(client_id={self.client_id!r}, calls={self._calls})"
@@ -277,6 +322,79 @@ class WinkEmulator:
         with self._lock:
             self._issued[token] = _Issued(MappingProxyType(profile), exp, claims["azp"])
         return token
+
+    def add_user(self, **profile_fields: str | None) -> WinkProfile:
+        """Add a user to the sign-in page; its profile (as Verify Client will answer it).
+
+        The keywords are :meth:`issue_token`'s; fields not given come from :data:`SAMPLE_PROFILE`,
+        with a fresh ``wink_token`` and, unless given, a ``wink_tag`` made from the name (``;grace.hopper``,
+        ``;grace.hopper.2`` when taken). A ``wink_token`` or ``wink_tag`` already used is a ``ValueError``.
+        """
+        unknown = sorted(set(profile_fields) - set(PROFILE_FIELDS))
+        if unknown:
+            raise TypeError(
+                f"unknown profile field(s): {', '.join(unknown)} (use {', '.join(PROFILE_FIELDS)})"
+            )
+        values: dict[str, Any] = {**SAMPLE_PROFILE, "winkToken": str(uuid.uuid4())}
+        for name, value in profile_fields.items():
+            values[PROFILE_FIELDS[name]] = value
+        if "wink_tag" not in profile_fields:
+            stem = (
+                ".".join(
+                    re.sub(r"[^a-z0-9]+", "", str(part or "").lower())
+                    for part in (values["firstName"], values["lastName"])
+                ).strip(".")
+                or "user"
+            )
+            taken = self._oidc.tags()
+            tag, n = f";{stem}", 1
+            while tag in taken:
+                n += 1
+                tag = f";{stem}.{n}"
+            values["winkTag"] = tag
+        profile = {wire: values[wire] for wire in PROFILE_FIELDS.values()}
+        self._oidc.add(profile)
+        return WinkProfile.from_wink(profile)
+
+    @property
+    def users(self) -> tuple[WinkProfile, ...]:
+        """The users of the sign-in page, in the order they were added."""
+        return tuple(WinkProfile.from_wink(u.profile) for u in self._oidc.all_users())
+
+    def rotate_signing_key(self) -> str:
+        """Sign the sign-in's tokens with a new RS256 key from now on; the old keys stay in the JWKS.
+        Returns the new key's ``kid``."""
+        return self._oidc.keys.rotate()
+
+    def end_sso_session(self, sid: str) -> None:
+        """End the sign-in session ``sid`` (a token's ``sid`` claim), as ``logout`` does."""
+        self._oidc.end(sid)
+
+    def _admit(self, token: str, profile: Mapping[str, Any], exp: int) -> None:
+        with self._lock:
+            self._issued[token] = _Issued(MappingProxyType(dict(profile)), exp, self.client_id)
+
+    def _session_origin(self, session_id: str) -> Origin | None:
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None or self._clock.time() >= session.expires:
+            return None
+        try:
+            return origin_of(session.return_url, "returnUrl")
+        except UrlError:
+            return None
+
+    def _live_origins(self) -> set[Origin]:
+        with self._lock:
+            now = self._clock.time()
+            urls = [s.return_url for s in self._sessions.values() if s.expires > now]
+        origins = set()
+        for url in urls:
+            try:
+                origins.add(origin_of(url, "returnUrl"))
+            except UrlError:
+                continue
+        return origins
 
     def revoke(self, token: str) -> None:
         """Make Verify Client refuse ``token`` from now on (as after the user signed out)."""
@@ -466,10 +584,13 @@ class WinkEmulator:
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :]
         body = await _read_body(receive)
-        authorization = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
-        )
-        answer = self.answer(scope["method"], path, body, authorization)
+        headers_in: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            headers_in.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+        if path.startswith("/realms/"):
+            answer = self._oidc_answer(scope, path, body, headers_in, root_path)
+        else:
+            answer = self.answer(scope["method"], path, body, headers_in.get("authorization"))
         if answer.delay:
             await anyio.sleep(answer.delay)
         if answer.drop:
@@ -485,10 +606,35 @@ class WinkEmulator:
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
+    def _oidc_answer(
+        self,
+        scope: Scope,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        root_path: str,
+    ) -> Answer:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = headers.get("host") or f"{server[0]}:{server[1]}"
+        request = OidcRequest(
+            method=scope["method"],
+            path=path[len("/realms/") :],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            body=body,
+            base=f"{scope.get('scheme', 'http')}://{host}{root_path}",
+            headers=headers,
+        )
+        try:
+            return self._oidc.answer(request)
+        except RuntimeError as exc:  # RS256 signing unavailable: name the extra
+            return _error(str(exc), 501)
+
     # -- wiring ---------------------------------------------------------------------------------
 
     def transport(self) -> httpx.AsyncBaseTransport:
-        """An httpx transport for ``httpx.AsyncClient`` that answers in-process."""
+        """An httpx transport for ``httpx.AsyncClient`` that answers in-process (Verify Client, the
+        session API and :data:`TOKENS_PATH`; the sign-in under ``/realms/`` is the ASGI app's:
+        ``httpx.ASGITransport(app=emulator)`` or :meth:`serve`)."""
         from wink_middleware.testing._transport import AsyncEmulatorTransport
 
         return AsyncEmulatorTransport(self)
@@ -575,8 +721,8 @@ def _with_delay(answer: Answer, delay: float) -> Answer:
     return Answer(answer.status, answer.body, answer.headers, delay, answer.drop)
 
 
-def _error(message: str) -> Answer:
-    return Answer(400, json.dumps({"error": message}).encode(), _JSON)
+def _error(message: str, status: int = 400) -> Answer:
+    return Answer(status, json.dumps({"error": message}).encode(), _JSON)
 
 
 def _parse_request(body: bytes) -> tuple[str, str, str] | None:
