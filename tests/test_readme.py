@@ -111,3 +111,9 @@ def test_no_file_of_the_repository_points_outside_it() -> None:
             if outside.search(line):
                 found.append(f"{name}:{number}")
     assert found == []
+
+
+def test_the_logging_config_block_is_the_tested_file() -> None:
+    # Shown whole, so a user with only the wheel has it; tests/test_examples.py runs the file.
+    blocks = re.findall(r"^```json\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
+    assert (ROOT / "examples" / "logging.json").read_text() in blocks
