@@ -1,4 +1,4 @@
-"""The fleet on real processes: uvicorn workers sharing one redis-server (DESIGN section 11).
+"""The fleet on real processes: uvicorn workers sharing one redis-server.
 
 Four single-process uvicorn servers of ``tests/fleet_app.py`` (each its own worker, on its own port,
 as behind a load balancer), the emulator as Wink in this process, and a ``redis-server`` of the

@@ -1,4 +1,4 @@
-"""WinkMiddleware: request handling, path policy, token sources and RFC 6750 answers (DESIGN §5, §8)."""
+"""WinkMiddleware: request handling, path policy, token sources and RFC 6750 answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``wink-middleware session``: the quickest credentials check (DESIGN section 15.2): the id on
+"""``wink-middleware session``: the quickest credentials check: the id on
 stdout, every failure one line naming the URL, Wink's status and a hint; exit codes as ``verify``."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The shared tier on a real Redis Cluster and a real Sentinel setup (DESIGN section 11, "Cluster
-and Sentinel"): the same fleet guarantees as on one Redis, and failovers that fail no request.
+"""The shared tier on a real Redis Cluster and a real Sentinel setup: the same fleet guarantees
+as on one Redis, and failovers that fail no request.
 
 Each verifier stands for one worker process, as in tests/test_shared_tier.py.
 """
@@ -148,7 +148,7 @@ async def test_a_cluster_client_you_build_is_used_and_not_closed(
 async def test_a_cold_token_asked_by_every_worker_at_once_makes_one_call(
     emulator: WinkEmulator, redis_cluster_url: str
 ) -> None:
-    # One call per fleet holds while Redis answers within redis_timeout (DESIGN section 11); a
+    # One call per fleet holds while Redis answers within redis_timeout; a
     # command over it makes that worker ask Wink itself. The default 0.25 s covers a warm
     # client, not a cold cluster client's first command (slot map, connections) on a loaded
     # 2-core machine: that is what made this test see 4 calls under load. So the fleet here

@@ -1,4 +1,4 @@
-"""WinkConfig: options, defaults, validation and the environment (DESIGN §4)."""
+"""WinkConfig: options, defaults, validation and the environment."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ settings, so they reach Wink as in production).
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -206,6 +207,21 @@ EXPECTED_OUTCOMES = [
 ]
 
 
+def test_importing_without_django_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "django", None)
+    monkeypatch.delitem(sys.modules, "wink_middleware.django", raising=False)
+    with pytest.raises(ImportError, match="pip install django"):
+        import wink_middleware.django  # noqa: F401
+
+
+def test_the_package_names_what_it_has(django_site: dict[str, Any]) -> None:
+    import wink_middleware.django as wink_django
+
+    assert wink_django.WinkBackend.__module__ == "wink_middleware.django"
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = wink_django.Nope
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_every_adapter_emits_one_request_event_per_request_with_the_same_outcomes(
     django_site: dict[str, Any], wink: tuple[WinkEmulator, str], adapter: str
@@ -253,6 +269,202 @@ def test_the_django_user_is_looked_up_only_when_a_view_reads_it(
     seen = send([("GET", "/awhoami" if runner is django_async else "/whoami", token)])[0].json()
     assert (seen["username"], seen["authenticated"]) == (name, True)
     assert User.objects.filter(username=name).count() == 1
+
+
+# -- refusals, preflights and options, through the sync and the async path -------------------------
+
+RUNNERS = {"sync": django_sync, "async": django_async}
+
+
+@pytest.mark.parametrize("transport", RUNNERS)
+def test_refusals_are_the_wsgi_middlewares_answers(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str], transport: str
+) -> None:
+    revoked = wink[0].issue_token()
+    wink[0].revoke(revoked)
+    plan = [
+        ("GET", "/whoami", {}),
+        ("GET", "/whoami", {"Authorization": "Bearer %%%"}),
+        ("GET", "/whoami", bearer(revoked)),
+        ("HEAD", "/whoami", {}),
+        ("OPTIONS", "/whoami", PREFLIGHT),  # a preflight the view does not answer with CORS
+    ]
+    got = RUNNERS[transport](django_site)(plan)
+    expected = wsgi_reference({**django_site, "public_paths": ["/cors"]})(
+        [(m, "/cors" if m == "OPTIONS" else p, h) for m, p, h in plan[:4]]
+        + [("GET", "/whoami", {})]  # the reference of a failed preflight: the token-less 401
+    )
+    for (method, _, _), answer, reference in zip(plan, got, expected, strict=True):
+        assert answer.status_code == reference.status_code
+        assert answer.content == (b"" if method == "HEAD" else reference.content)
+        for header in ("WWW-Authenticate", "Cache-Control", "Content-Type"):
+            assert answer.headers.get(header) == reference.headers.get(header)
+
+
+@pytest.mark.parametrize("transport", RUNNERS)
+def test_a_cors_preflight_gets_only_the_views_cors_answer_without_its_body(
+    django_site: dict[str, Any], transport: str
+) -> None:
+    (answer,) = RUNNERS[transport](django_site)([("OPTIONS", "/cors", PREFLIGHT)])
+    assert answer.status_code == 200
+    assert answer.content == b""
+    assert answer.headers["Content-Length"] == "0"
+    assert answer.headers["Access-Control-Allow-Origin"] == "http://app.example"
+
+
+@pytest.mark.parametrize("transport", RUNNERS)
+def test_public_and_optional_paths(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str], transport: str
+) -> None:
+    revoked = wink[0].issue_token()
+    wink[0].revoke(revoked)
+    user = bearer(wink[0].issue_token(wink_token=f"paths-{transport}"))
+    answers = RUNNERS[transport]({**django_site, "anonymous_on_invalid": True})(
+        [
+            ("GET", "/health", user),  # public: not checked, the session's user kept
+            ("GET", "/feed", {}),
+            ("GET", "/feed", user),
+            ("GET", "/feed", bearer(revoked)),
+        ]
+    )
+    public, anonymous, signed_in, refused = (a.json() for a in answers)
+    assert (public["wink"], public["authenticated"]) == (None, False)
+    assert (anonymous["wink"], anonymous["authenticated"], anonymous["wink_error"]) == (
+        None,
+        False,
+        None,
+    )
+    assert (signed_in["wink"], signed_in["username"]) == (f"paths-{transport}",) * 2
+    assert (refused["wink"], refused["authenticated"]) == (None, False)
+    assert refused["wink_error"] == "invalid_token"  # anonymous_on_invalid: the page can say why
+
+
+@pytest.mark.parametrize("transport", RUNNERS)
+def test_without_remote_user_only_request_wink_is_set(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str], transport: str
+) -> None:
+    user = bearer(wink[0].issue_token(wink_token=f"nobody-{transport}"))
+    answers = RUNNERS[transport]({**django_site, "remote_user": False})(
+        [("GET", "/whoami", user), ("GET", "/feed", {}), ("GET", "/api/me", user)]
+    )
+    whoami, feed, drf = (a.json() for a in answers)
+    assert (whoami["wink"], whoami["authenticated"]) == (f"nobody-{transport}", False)
+    assert feed["authenticated"] is False
+    assert drf == {"username": None, "wink": f"nobody-{transport}"}  # request.user: the profile
+
+
+@pytest.mark.parametrize("transport", RUNNERS)
+def test_on_error_answers_a_refusal_when_it_returns_a_response(
+    django_site: dict[str, Any], transport: str
+) -> None:
+    from django.http import HttpResponse
+
+    seen: list[str | None] = []
+
+    def on_error(request: Any, exc: Any) -> Any:
+        seen.append(exc.error)
+        return HttpResponse("custom", status=418) if request.path == "/whoami" else None
+
+    answers = RUNNERS[transport]({**django_site, "on_error": on_error})(
+        [("GET", "/whoami", {}), ("GET", "/profile", {})]
+    )
+    assert (answers[0].status_code, answers[0].content) == (418, b"custom")
+    assert answers[1].status_code == 401  # on_error returned None: the middleware's answer
+    assert seen == [None, None]
+
+
+def test_settings_wink_may_be_a_winkconfig_and_must_be_a_mapping_otherwise(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str]
+) -> None:
+    from django.test import Client, override_settings
+
+    from wink_middleware import WinkConfigError
+
+    token = bearer(wink[0].issue_token(wink_token="configured"))
+    with override_settings(WINK=WinkConfig(**django_site)):
+        assert Client().get("/profile", headers=token).json() == {"wink": "configured"}
+    with override_settings(WINK=["not", "a", "mapping"]), pytest.raises(WinkConfigError):
+        Client().get("/profile")
+
+
+# -- Django REST framework -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", RUNNERS)
+def test_drf_gets_the_wink_user_and_reuses_the_middlewares_answer(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str], transport: str
+) -> None:
+    name = f"drf-{transport}"
+    token = bearer(wink[0].issue_token(wink_token=name))
+    wink[0].reset()
+    # No cache: every verification is a Wink call. /api/me: the middleware verified, DRF reused it;
+    # /api/public/me: a public path, WinkAuthentication verified.
+    answers = RUNNERS[transport]({**django_site, "cache_size": 0})(
+        [("GET", "/api/me", token), ("GET", "/api/public/me", token)]
+    )
+    assert [a.json() for a in answers] == [{"username": name, "wink": name}] * 2
+    assert wink[0].calls == 2
+
+
+def test_drf_refusals(django_site: dict[str, Any], wink: tuple[WinkEmulator, str]) -> None:
+    revoked = wink[0].issue_token()
+    wink[0].revoke(revoked)
+    send = django_sync(django_site)
+    missing, rejected, strict_missing, strict_rejected = send(
+        [
+            ("GET", "/api/public/me", {}),
+            ("GET", "/api/public/me", bearer(revoked)),
+            ("GET", "/api/public/strict/me", {}),
+            ("GET", "/api/public/strict/me", bearer(revoked)),
+        ]
+    )
+    reference_missing, reference_rejected = wsgi_reference(django_site)(
+        [("GET", "/me", {}), ("GET", "/me", bearer(revoked))]
+    )
+    # DRF's own handler: 401 with the Bearer challenge (not 403), and the middleware's body.
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="wink"'
+    assert rejected.status_code == 401
+    assert rejected.json() == reference_rejected.json()
+    assert rejected.headers["WWW-Authenticate"] == reference_rejected.headers["WWW-Authenticate"]
+    # exception_handler: the middleware's answers byte for byte.
+    for answer, reference in (
+        (strict_missing, reference_missing),
+        (strict_rejected, reference_rejected),
+    ):
+        assert (answer.status_code, answer.content) == (reference.status_code, reference.content)
+        assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_drf_outage_is_a_503_with_retry_after(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str]
+) -> None:
+    token = bearer(wink[0].issue_token())
+    wink[0].fail_next(2, 503, headers={"Retry-After": "7"})
+    answers = django_sync(django_site)(
+        [("GET", "/api/public/me", token), ("GET", "/api/public/strict/me", token)]
+    )
+    assert [(a.status_code, a.headers["Retry-After"]) for a in answers] == [(503, "7")] * 2
+
+
+def test_drf_on_its_own_emits_the_request_event_and_after_the_middleware_does_not(
+    django_site: dict[str, Any], wink: tuple[WinkEmulator, str]
+) -> None:
+    from django.conf import settings
+    from django.test import Client, override_settings
+
+    token = bearer(wink[0].issue_token(wink_token="drf-alone"))
+    recorder = Recorder()
+    without_wink = [m for m in settings.MIDDLEWARE if "wink_middleware" not in m]
+    with override_settings(WINK={**django_site, "observers": [recorder]}):
+        client = Client()
+        assert client.get("/api/public/me", headers=token).status_code == 200
+        assert recorder.outcomes == ["public"]  # the middleware decided: DRF's check is quiet
+        with override_settings(MIDDLEWARE=without_wink):
+            alone = Client()
+            assert alone.get("/api/me", headers=token).json()["username"] == "drf-alone"
+            assert alone.get("/api/me").status_code == 401
+    assert recorder.outcomes == ["public", "authenticated", "anonymous"]
 
 
 SESSION_OPTIONS = {

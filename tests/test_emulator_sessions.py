@@ -1,4 +1,4 @@
-"""The emulator's session API (DESIGN section 15.3, first bullet): ``POST /wink/v1/session`` with
+"""The emulator's session API: ``POST /wink/v1/session`` with
 Basic credentials and both URLs, single-use sessions living ``session_ttl``, ``session_calls``."""
 
 from __future__ import annotations

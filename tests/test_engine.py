@@ -1,10 +1,10 @@
-"""The engine's decisions, each tested once, on the I/O-free VerifierCore with a fake clock (DESIGN §7).
+"""The engine's decisions, each tested once, on the I/O-free VerifierCore with a fake clock.
 
 Pre-check, the token rule, classification of Wink's answers, cache lifetimes, negative caching,
 stale-if-error and the circuit breaker are decided by :class:`VerifierCore` for both verifiers, so
-they are tested here, on the core: :func:`ask` takes the core through one verification the way both
-twins do (look up; on a miss, one attempt judged or failed; remember the outcome), with Wink's answer
-given as an ``httpx.Response`` or a transport error. A decision that needs the twins' retry loop or
+they are tested here, on the core: :func:`ask` drives the real cold-verification flow
+(``_engine/flow.py``, the one both twins drive) through one verification, with Wink's answer given
+as an ``httpx.Response`` or a transport error. A decision that needs the twins' retry loop or
 their counters of misses is tested through one twin, the sync one, whose backoff moves the fake clock.
 The twins' own files test only their I/O and concurrency.
 """
@@ -29,7 +29,8 @@ from wink_middleware import (
     WinkUnavailable,
 )
 from wink_middleware._engine.client import translate
-from wink_middleware._engine.core import Miss, VerifierCore, token_bytes
+from wink_middleware._engine.core import ColdToken, VerifierCore, token_bytes
+from wink_middleware._engine.flow import Post, Sleep, Step, cold_verification, run
 
 TOKEN = make_token()
 OK = httpx.Response(200, json=profile_json())
@@ -45,30 +46,33 @@ def core(clock: FakeClock | None = None, **options: Any) -> VerifierCore:
     return VerifierCore(config(**options), clock=clock or FakeClock(), threads=False)
 
 
-def miss(engine: VerifierCore, token: str = TOKEN) -> Miss:
+def miss(engine: VerifierCore, token: str = TOKEN) -> ColdToken:
     found = engine.lookup(token.encode())
-    assert isinstance(found, Miss)
+    assert isinstance(found, ColdToken)
     return found
 
 
 def ask(engine: VerifierCore, token: str = TOKEN, answer: WinkAnswer = OK) -> WinkProfile:
-    """One verification with one attempt, decided as both twins decide it.
+    """One verification through the real flow, every attempt answered with ``answer``.
 
     ``answer`` is what Wink (or the transport) gives back if the core decides to ask; whether it
-    did shows in ``engine.stats.wink_calls``.
+    did shows in ``engine.stats.wink_calls``. A backoff moves the fake clock.
     """
     found = engine.lookup(token.encode())
-    if not isinstance(found, Miss):
+    if not isinstance(found, ColdToken):
         return found
-    try:
-        started = engine.before_attempt(found)
+
+    def take(step: Step) -> Any:
+        if isinstance(step, Sleep):
+            engine.clock.advance(step.seconds)  # type: ignore[attr-defined]
+            return None
+        assert isinstance(step, Post), step
         if isinstance(answer, Exception):
-            raise engine.io_failed(found, translate(answer), started)
+            raise translate(answer)  # as the client module raises it
         body = answer.content if 200 <= answer.status_code < 300 else None
-        profile = engine.judge(found, answer.status_code, answer.headers, body, started)
-    except AuthenticationFailed as error:
-        return engine.failed(found, error)
-    return engine.succeeded(found, profile)
+        return answer.status_code, answer.headers, body
+
+    return run(cold_verification(engine, found), take)
 
 
 def fail_times(engine: VerifierCore, n: int, answer: WinkAnswer, prefix: str = "down") -> None:

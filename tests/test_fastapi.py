@@ -1,5 +1,5 @@
 """wink_middleware.fastapi: CurrentUser, OptionalUser and require() in a real FastAPI app behind a
-real WinkMiddleware, with the shipped Wink emulator (DESIGN §13)."""
+real WinkMiddleware, with the shipped Wink emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The event vocabulary and ObserverSet (DESIGN §12): observers are called in order and never break a request."""
+"""The event vocabulary and ObserverSet: observers are called in order and never break a request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OpenTelemetryObserver (DESIGN §12): one CLIENT span and one duration measurement per call to Wink."""
+"""OpenTelemetryObserver: one CLIENT span and one duration measurement per call to Wink."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""anonymous_on_invalid: a page anyone may see stays up for a stale or broken token (DESIGN §4, §5.4).
+"""anonymous_on_invalid: a page anyone may see stays up for a stale or broken token.
 
 On an optional path a refused (401) or malformed (400) token is anonymous, the refusal kept in
 ``scope["wink.error"]`` / ``environ["wink.error"]``; an outage (503) or a bad gateway (502) is still

@@ -1,4 +1,4 @@
-"""WinkProfile: tolerant parsing of Wink's profile, identity helpers and a privacy-safe repr (DESIGN §6)."""
+"""WinkProfile: tolerant parsing of Wink's profile, identity helpers and a privacy-safe repr."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PrometheusObserver (DESIGN §12): the series, closed label values, and gunicorn-style multiprocess mode."""
+"""PrometheusObserver: the series, closed label values, and gunicorn-style multiprocess mode."""
 
 from __future__ import annotations
 

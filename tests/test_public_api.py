@@ -1,4 +1,4 @@
-"""The public surface: names exported from wink_middleware, sorted and documented (DESIGN §3)."""
+"""The public surface: names exported from wink_middleware, sorted and documented."""
 
 from __future__ import annotations
 
@@ -181,3 +181,20 @@ def test_the_classifiers_name_exactly_the_pythons_the_matrix_tests() -> None:
     assert matrix is not None
     assert claimed == sorted(matrix.group(1).split())
     assert project["requires-python"] == f">={claimed[0]}"
+
+
+def test_keyword_options_are_typed_as_the_config_fields() -> None:
+    import dataclasses
+
+    from wink_middleware._config import WinkOptions
+
+    # A keyword option may take more than the field keeps (any iterable of patterns, any
+    # environment name, validated when the config is built); every other type is the field's.
+    wider = {
+        "public_paths": "Iterable[str]",
+        "optional_paths": "Iterable[str]",
+        "environment": "str",
+    }
+    for f in dataclasses.fields(wink_middleware.WinkConfig):
+        declared = WinkOptions.__annotations__[f.name].__forward_arg__
+        assert declared == wider.get(f.name, f.type), f.name

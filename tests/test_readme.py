@@ -95,6 +95,24 @@ def test_every_extra_named_is_declared() -> None:
         assert re.search(rf"^{extra} = \[", pyproject, flags=re.MULTILINE), extra
 
 
+def test_no_file_of_the_repository_points_outside_it() -> None:
+    # The contract and style notes the project was written from are not part of the repository: a
+    # maintainer who clones it could not follow a reference to them. docs/ARCHITECTURE.md is ours.
+    outside = re.compile(r"\b(?:DESIGN|STYLE)(?:\.md\b|'s\b| §| section)")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in {".png", ".ico"} or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if outside.search(line):
+                found.append(f"{name}:{number}")
+    assert found == []
+
+
 def test_the_logging_config_block_is_the_tested_file() -> None:
     # Shown whole, so a user with only the wheel has it; tests/test_examples.py runs the file.
     blocks = re.findall(r"^```json\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)

@@ -1,4 +1,4 @@
-"""The client secret and raw tokens never leak: not in logs, reprs, exceptions or responses (DESIGN §9)."""
+"""The client secret and raw tokens never leak: not in logs, reprs, exceptions or responses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sync verifier, the WSGI middleware and the emulator never leak (DESIGN §9).
+"""The sync verifier, the WSGI middleware and the emulator never leak.
 
 Every log record of every logger is captured at DEBUG over the success path and every failure path
 (Wink's answers in-process, then real sockets: the emulator served, raw TCP faults, refused

@@ -1,4 +1,4 @@
-"""The session route (DESIGN section 15.2) on WinkMiddleware and WinkWSGIMiddleware, against the
+"""The session route on WinkMiddleware and WinkWSGIMiddleware, against the
 emulator: the answer, the URL rules (with zero calls to Wink when refused), the rate limit, and
 where the route sits next to root_path, public_paths, protected paths and a shared verifier."""
 

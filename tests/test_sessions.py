@@ -1,4 +1,4 @@
-"""create_session (DESIGN section 15.1): the request Wink receives, each answer, retries and the
+"""create_session: the request Wink receives, each answer, retries and the
 breaker shared with Verify Client, on both verifiers."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The shared tier's sans-IO protocol (DESIGN §11): keys, names, envelopes, messages, lease maths.
+"""The shared tier's sans-IO protocol: keys, names, envelopes, messages, lease maths.
 
-The envelope is rebuilt here from DESIGN's text (``_spec_envelope``), so the wire format is pinned
-independently of the module's own code.
+The envelope is rebuilt here from its specification (``_spec_envelope``, after the layout in the
+docstring of ``_shared/envelope.py``), so the wire format is pinned independently of the module's
+own code.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def hkdf(key: bytes, info: bytes) -> bytes:
 
 
 def spec_envelope(master: bytes, raw: bytes, key: str, kind: bytes, plaintext: bytes) -> bytes:
-    """``0x01 | nonce | AES-256-GCM(HMAC-SHA256(k_enc, token), plaintext, aad)``, from DESIGN §11."""
+    """``0x01 | nonce | AES-256-GCM(HMAC-SHA256(k_enc, token), plaintext, aad)``, as specified."""
     k_enc = hkdf(master, b"wink-middleware/v1/enc")
     nonce = os.urandom(12)
     aad = b"wink/v1|" + kind + b"|" + key.encode()

@@ -1,4 +1,4 @@
-"""The shared tier (DESIGN section 11) against a real redis-server: several verifiers, one fleet.
+"""The shared tier against a real redis-server: several verifiers, one fleet.
 
 Each verifier here stands for one worker process (its own in-process cache, its own listener);
 tests/test_fleet.py proves the same with real processes.
@@ -117,7 +117,7 @@ async def test_async_and_sync_workers_share_one_fleet(
 async def test_a_cold_token_asked_by_every_worker_at_once_makes_one_call(
     emulator: WinkEmulator, redis_url: str
 ) -> None:
-    # One call per fleet holds while Redis answers within redis_timeout (DESIGN section 11); a
+    # One call per fleet holds while Redis answers within redis_timeout; a
     # cold client's first command can take longer than the default 0.25 s on a loaded machine,
     # and that worker then asks Wink itself. The bound here is one a busy machine meets, and
     # the test checks that no command went over it.
@@ -712,7 +712,7 @@ def test_a_follower_waits_for_the_lease_holder_on_the_sync_twin(
 async def test_a_forged_message_can_at_worst_evict_never_admit(
     emulator: WinkEmulator, redis_url: str
 ) -> None:
-    # DESIGN section 11: messages are hints. Garbage is ignored; a forged "inv"/"fill" for a
+    # Messages are hints. Garbage is ignored; a forged "inv"/"fill" for a
     # revoked or rejected token makes the process read the fleet's entry again, never admit it.
     worker = emulator.async_verifier(redis_url=redis_url)
     raw: Any = redis.Redis.from_url(redis_url)

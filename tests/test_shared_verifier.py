@@ -1,4 +1,4 @@
-"""One verifier, several apps: ``verifier=`` with each app's own request options (DESIGN §3).
+"""One verifier, several apps: ``verifier=`` with each app's own request options.
 
 Two apps behind one verifier share its cache and its single Wink client, while each keeps its own
 path policy and token sources. A verifier option (one that changes how tokens are verified or

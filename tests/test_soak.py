@@ -77,8 +77,8 @@ def test_ctrl_c_stops_the_soak_and_its_server_at_once() -> None:
         _, err = proc.communicate(timeout=45)
     finally:
         proc.kill()
-    assert proc.returncode == 130
-    assert "Traceback" not in err
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
     assert gone(server, within=0)
 
 

@@ -1,4 +1,4 @@
-"""websocket_subprotocol: a browser's token as ``Sec-WebSocket-Protocol: wink.bearer, <token>`` (DESIGN §4).
+"""websocket_subprotocol: a browser's token as ``Sec-WebSocket-Protocol: wink.bearer, <token>``.
 
 Browsers cannot set headers on a websocket; the subprotocol list is the one header they can fill, and
 unlike a query string it is not in the URL that servers log. The token entry is taken out of

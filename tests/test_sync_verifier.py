@@ -354,7 +354,7 @@ def test_stats_count_what_happened() -> None:
 
 
 def test_stats_are_exact_under_threads() -> None:
-    # DESIGN section 9: no lost increments when WSGI threads hit the cache at once.
+    # No lost increments when WSGI threads hit the cache at once.
     stub = WinkStub()
     wink = sync_verifier(stub)
     wink.verify(TOKEN)

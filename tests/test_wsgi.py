@@ -1,4 +1,4 @@
-"""WinkWSGIMiddleware: request handling, path policy, token sources and RFC 6750 answers (DESIGN §5, §8).
+"""WinkWSGIMiddleware: request handling, path policy, token sources and RFC 6750 answers.
 
 Every app here sits between two ``wsgiref.validate.validator`` layers, so each test also proves the
 middleware speaks PEP 3333 correctly to the server and to the app, on success and on every error path.

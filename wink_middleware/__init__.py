@@ -11,7 +11,7 @@ from wink_middleware._clock import Clock, SystemClock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
 from wink_middleware._engine.cache import ProfileCache
-from wink_middleware._engine.core import Miss
+from wink_middleware._engine.core import ColdToken, Miss
 from wink_middleware._engine.stats import VerifierStats
 from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._events import Observer, WinkEvent
@@ -42,6 +42,7 @@ __all__ = [
     "AsyncWinkVerifier",
     "AuthenticationFailed",
     "Clock",
+    "ColdToken",
     "InsufficientScope",
     "InvalidRequest",
     "Miss",

@@ -13,7 +13,6 @@ from wink_middleware._session_urls import Origin, UrlError, check_url, origin_of
 
 __all__ = [
     "ENVIRONMENTS",
-    "LEGACY_STAGE_BASE_URL",
     "REQUEST_OPTIONS",
     "WinkConfig",
     "WinkOptions",
@@ -24,69 +23,7 @@ ENVIRONMENTS: Mapping[str, str] = {
     "production": "https://api.winklogin.com",
     "stage": "https://stagelogin-api.winkapis.com",
 }
-#: The stage host printed on Wink's original back-end integration page; pass it as ``base_url``.
-LEGACY_STAGE_BASE_URL = "https://stage-api.winklogin.com"
 
-# Option -> environment variables, first one found wins (ours first, then the names Wink's templates use).
-_ENV_NAMES: dict[str, tuple[str, ...]] = {
-    "client_id": ("WINK_CLIENT_ID", "WINK_IDENTITY_CLIENT_ID"),
-    "client_secret": ("WINK_CLIENT_SECRET", "WINK_IDENTITY_SECRET"),
-    "environment": ("WINK_ENVIRONMENT",),
-    "base_url": ("WINK_BASE_URL", "WINK_IDENTITY_BASE_URL"),
-    "timeout": ("WINK_TIMEOUT",),
-    "retries": ("WINK_RETRIES",),
-    "cache_size": ("WINK_CACHE_SIZE",),
-    "cache_ttl": ("WINK_CACHE_TTL",),
-    "negative_ttl": ("WINK_NEGATIVE_TTL",),
-    "leeway": ("WINK_LEEWAY",),
-    "stale_if_error": ("WINK_STALE_IF_ERROR",),
-    "breaker_threshold": ("WINK_BREAKER_THRESHOLD",),
-    "breaker_cooldown": ("WINK_BREAKER_COOLDOWN",),
-    "max_pending": ("WINK_MAX_PENDING",),
-    "redis_url": ("WINK_REDIS_URL",),
-    "redis_cluster": ("WINK_REDIS_CLUSTER",),
-    "redis_prefix": ("WINK_REDIS_PREFIX",),
-    "redis_secret": ("WINK_REDIS_SECRET",),
-    "redis_timeout": ("WINK_REDIS_TIMEOUT",),
-    "local_ttl": ("WINK_LOCAL_TTL",),
-    "session_return_url": ("WINK_SESSION_RETURN_URL",),
-    "session_cancel_url": ("WINK_SESSION_CANCEL_URL",),
-    "session_rate": ("WINK_SESSION_RATE",),
-    "jwks_url": ("WINK_JWKS_URL",),
-    "issuer": ("WINK_ISSUER",),
-    "jwks_cooldown": ("WINK_JWKS_COOLDOWN",),
-    "jwks_ttl": ("WINK_JWKS_TTL",),
-}
-# Never echoed in a message, not even stripped into one.
-_SECRET_OPTIONS = frozenset({"client_secret", "redis_secret"})
-_INT_OPTIONS = frozenset(
-    {"retries", "cache_size", "max_token_length", "breaker_threshold", "max_pending"}
-)
-_FLOAT_OPTIONS = frozenset(
-    {
-        "timeout",
-        "cache_ttl",
-        "negative_ttl",
-        "leeway",
-        "stale_if_error",
-        "breaker_cooldown",
-        "redis_timeout",
-        "local_ttl",
-        "session_rate",
-        "jwks_cooldown",
-        "jwks_ttl",
-    }
-)
-_BOOL_OPTIONS = frozenset(
-    {
-        "precheck",
-        "protect_preflight",
-        "remote_user",
-        "anonymous_on_invalid",
-        "redis_cluster",
-        "share_negative",
-    }
-)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -95,28 +32,20 @@ MIN_REDIS_SECRET_BYTES = 32
 
 ErrorHandler = Callable[[Any, Any], Any]
 
-#: Options that shape how a middleware treats requests, not how tokens are verified: a middleware
-#: given ``verifier=`` may still take these, so apps sharing one verifier keep their own policy.
-REQUEST_OPTIONS = frozenset(
-    {
-        "public_paths",
-        "optional_paths",
-        "protect_preflight",
-        "cookie_name",
-        "query_param",
-        "websocket_subprotocol",
-        "max_token_length",
-        "realm",
-        "on_error",
-        "remote_user",
-        "anonymous_on_invalid",
-        "session_path",
-        "session_return_url",
-        "session_cancel_url",
-        "session_origins",
-        "session_rate",
-    }
-)
+# What a field's metadata says of it (see _meta): the tables below the class derive from it.
+_ENV = "env"  # read from WINK_<NAME>, then from these other names (Wink's templates' own)
+_REQUEST = "request"  # a request option: a middleware given verifier= may still take it
+_HIDDEN = "hidden"  # a secret: never echoed in a message, not even stripped into one
+
+
+def _meta(*names: str, env: bool = True, request: bool = False, secret: bool = False) -> Any:
+    """A field's metadata: its environment variables (``WINK_<NAME>`` first, then ``names``) unless
+    ``env`` is false, whether it is a request option, whether it is a secret."""
+    return {_ENV: names if env else None, _REQUEST: request, _HIDDEN: secret}
+
+
+_NO_ENV = _meta(env=False)
+_REQUEST_ONLY = _meta(env=False, request=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,49 +55,51 @@ class WinkConfig:
     Build it directly, or with :meth:`from_env`. ``repr`` and ``str`` never show the secret.
     """
 
-    client_id: str
-    client_secret: str = field(repr=False)
-    environment: Literal["production", "stage"] | str = "production"
-    base_url: str | None = None
-    timeout: float = 5.0
-    retries: int = 1
-    cache_size: int = 10_000
-    cache_ttl: float = 300.0
-    negative_ttl: float = 30.0
-    leeway: float = 5.0
-    stale_if_error: float = 0.0
-    breaker_threshold: int = 5
-    breaker_cooldown: float = 10.0
-    precheck: bool = True
-    public_paths: Sequence[str] = ()
-    optional_paths: Sequence[str] = ()
-    protect_preflight: bool = False
-    cookie_name: str | None = None
-    query_param: str | None = None
-    max_token_length: int = 4096
-    realm: str = "wink"
-    on_error: ErrorHandler | None = field(default=None, compare=False)
-    remote_user: bool = True
-    max_pending: int = 256
-    anonymous_on_invalid: bool = False
-    websocket_subprotocol: str | None = None
-    redis_url: str | None = field(default=None, repr=False)
-    redis_cluster: bool = False
-    redis_prefix: str = "wink:"
-    redis_secret: str | None = field(default=None, repr=False)
-    redis_timeout: float = 0.25
-    local_ttl: float = 5.0
-    share_negative: bool = False
-    observers: Sequence[Any] = field(default=(), compare=False)
-    session_path: str | None = None
-    session_return_url: str | None = None
-    session_cancel_url: str | None = None
-    session_origins: Sequence[str] | None = None
-    session_rate: float = 10.0
-    jwks_url: str | None = None
-    issuer: str | None = None
-    jwks_cooldown: float = 10.0
-    jwks_ttl: float = 600.0
+    client_id: str = field(metadata=_meta("WINK_IDENTITY_CLIENT_ID"))
+    client_secret: str = field(repr=False, metadata=_meta("WINK_IDENTITY_SECRET", secret=True))
+    environment: Literal["production", "stage"] | str = field(
+        default="production", metadata=_meta()
+    )
+    base_url: str | None = field(default=None, metadata=_meta("WINK_IDENTITY_BASE_URL"))
+    timeout: float = field(default=5.0, metadata=_meta())
+    retries: int = field(default=1, metadata=_meta())
+    cache_size: int = field(default=10_000, metadata=_meta())
+    cache_ttl: float = field(default=300.0, metadata=_meta())
+    negative_ttl: float = field(default=30.0, metadata=_meta())
+    leeway: float = field(default=5.0, metadata=_meta())
+    stale_if_error: float = field(default=0.0, metadata=_meta())
+    breaker_threshold: int = field(default=5, metadata=_meta())
+    breaker_cooldown: float = field(default=10.0, metadata=_meta())
+    precheck: bool = field(default=True, metadata=_NO_ENV)
+    public_paths: Sequence[str] = field(default=(), metadata=_REQUEST_ONLY)
+    optional_paths: Sequence[str] = field(default=(), metadata=_REQUEST_ONLY)
+    protect_preflight: bool = field(default=False, metadata=_REQUEST_ONLY)
+    cookie_name: str | None = field(default=None, metadata=_REQUEST_ONLY)
+    query_param: str | None = field(default=None, metadata=_REQUEST_ONLY)
+    max_token_length: int = field(default=4096, metadata=_REQUEST_ONLY)
+    realm: str = field(default="wink", metadata=_REQUEST_ONLY)
+    on_error: ErrorHandler | None = field(default=None, compare=False, metadata=_REQUEST_ONLY)
+    remote_user: bool = field(default=True, metadata=_REQUEST_ONLY)
+    max_pending: int = field(default=256, metadata=_meta())
+    anonymous_on_invalid: bool = field(default=False, metadata=_REQUEST_ONLY)
+    websocket_subprotocol: str | None = field(default=None, metadata=_REQUEST_ONLY)
+    redis_url: str | None = field(default=None, repr=False, metadata=_meta())
+    redis_cluster: bool = field(default=False, metadata=_meta())
+    redis_prefix: str = field(default="wink:", metadata=_meta())
+    redis_secret: str | None = field(default=None, repr=False, metadata=_meta(secret=True))
+    redis_timeout: float = field(default=0.25, metadata=_meta())
+    local_ttl: float = field(default=5.0, metadata=_meta())
+    share_negative: bool = field(default=False, metadata=_NO_ENV)
+    observers: Sequence[Any] = field(default=(), compare=False, metadata=_NO_ENV)
+    session_path: str | None = field(default=None, metadata=_REQUEST_ONLY)
+    session_return_url: str | None = field(default=None, metadata=_meta(request=True))
+    session_cancel_url: str | None = field(default=None, metadata=_meta(request=True))
+    session_origins: Sequence[str] | None = field(default=None, metadata=_REQUEST_ONLY)
+    session_rate: float = field(default=10.0, metadata=_meta(request=True))
+    jwks_url: str | None = field(default=None, metadata=_meta())
+    issuer: str | None = field(default=None, metadata=_meta())
+    jwks_cooldown: float = field(default=10.0, metadata=_meta())
+    jwks_ttl: float = field(default=600.0, metadata=_meta())
 
     def __post_init__(self) -> None:
         for name in ("client_id", "client_secret"):
@@ -375,6 +306,23 @@ class WinkConfig:
             wanted = " and ".join(f"{_ENV_NAMES[o][0]} (or {_ENV_NAMES[o][1]})" for o in missing)
             raise WinkConfigError(f"missing Wink configuration: set {wanted}")
         return cls(**values)
+
+
+_FIELDS = fields(WinkConfig)
+#: Option -> environment variables, first one found wins (ours first, then Wink's templates' names).
+_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    f.name: (f"WINK_{f.name.upper()}", *f.metadata[_ENV])
+    for f in _FIELDS
+    if f.metadata[_ENV] is not None
+}
+_SECRET_OPTIONS = frozenset(f.name for f in _FIELDS if f.metadata[_HIDDEN])
+#: Options that shape how a middleware treats requests, not how tokens are verified: a middleware
+#: given ``verifier=`` may still take these, so apps sharing one verifier keep their own policy.
+REQUEST_OPTIONS = frozenset(f.name for f in _FIELDS if f.metadata[_REQUEST])
+# How a value is checked and read from the environment: by the field's annotation.
+_INT_OPTIONS = frozenset(f.name for f in _FIELDS if f.type == "int")
+_FLOAT_OPTIONS = frozenset(f.name for f in _FIELDS if f.type == "float")
+_BOOL_OPTIONS = frozenset(f.name for f in _FIELDS if f.type == "bool")
 
 
 class WinkOptions(TypedDict, total=False):

@@ -1,4 +1,4 @@
-"""Events out of the engine, and the observers that receive them (DESIGN section 12).
+"""Events out of the engine and the request gate, and the observers that receive them.
 
 The engine reports what it did as :class:`WinkEvent` values; an *observer* turns them into metrics,
 spans or logs. Each event name below lists what ``outcome`` and ``tier`` mean for it; a field an

@@ -13,7 +13,7 @@ from starlette.authentication import BaseUser
 
 from wink_middleware._exceptions import WinkBadResponse
 
-__all__ = ["WinkProfile", "parse_expiry"]
+__all__ = ["WinkProfile"]
 
 # wire name -> field name, for the string fields ("null" becomes "").
 _STRING_FIELDS: tuple[tuple[str, str], ...] = (

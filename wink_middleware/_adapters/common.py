@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from wink_middleware._config import REQUEST_OPTIONS, WinkConfig, WinkOptions, resolve_config
-from wink_middleware._engine.core import Miss, VerifierBase
+from wink_middleware._engine.core import ColdToken, VerifierBase
 from wink_middleware._events import REQUEST, SESSION
 from wink_middleware._exceptions import WinkConfigError
 from wink_middleware._routing.gate import RequestGate
@@ -41,7 +41,7 @@ class Adapter(Generic[V]):
             else SessionRoute(config, self.verifier.clock, self.verifier.emitter(SESSION))
         )
         self._gate = gate = RequestGate(
-            config, self.verifier.lookup, Miss, self.verifier.emitter(REQUEST), session
+            config, self.verifier.lookup, ColdToken, self.verifier.emitter(REQUEST), session
         )
         # Bound once: the per-request path reads them.
         self._decide = gate.decide

@@ -1,23 +1,35 @@
-"""AsyncWinkVerifier: token -> WinkProfile, for asyncio. Decisions live in ``_engine``; this does I/O."""
+"""AsyncWinkVerifier: token -> WinkProfile, for asyncio. Decisions live in the core and the flow;
+this does their I/O."""
 
 from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, assert_never
 
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
-from wink_middleware._engine.client import async_post, make_async_client, translate
-from wink_middleware._engine.core import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
+from wink_middleware._engine.client import AsyncClient, async_attempt, make_async_client
+from wink_middleware._engine.core import ColdToken, VerifierBase, token_bytes
+from wink_middleware._engine.flow import (
+    AcquireLease,
+    Announce,
+    AwaitLease,
+    FillShared,
+    Flow,
+    Post,
+    ReadShared,
+    ReleaseLease,
+    Sleep,
+    Step,
+    cold_verification,
+    wink_exchange,
+)
 from wink_middleware._events import SINGLEFLIGHT
-from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
+from wink_middleware._exceptions import AuthenticationFailed
 from wink_middleware._profile import WinkProfile
 from wink_middleware._session import WinkSession
-from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
     from wink_middleware._engine.jwks_fetch import AsyncKeyFetcher
@@ -29,11 +41,11 @@ __all__ = ["AsyncWinkVerifier"]
 class AsyncWinkVerifier(VerifierBase):
     """Verifies Wink access tokens with an expiry-bounded cache and one call to Wink per cold token.
 
-    ``client`` is an ``httpx.AsyncClient`` you own (it is not closed by :meth:`aclose`); without it,
+    ``client`` is an ``AsyncClient`` you own (it is not closed by :meth:`aclose`); without it,
     the verifier makes a pooled client on first use and closes it in :meth:`aclose`.
     ``clock`` and ``cache`` are injectable for tests. ``redis`` is a ``redis.asyncio`` client you own
     (IAM, mTLS, Sentinel or Cluster setups) for the shared tier; ``redis_url`` in the config builds
-    one instead (DESIGN section 11).
+    one instead.
     """
 
     # One event loop drives an async verifier: its cache needs no lock.
@@ -43,7 +55,7 @@ class AsyncWinkVerifier(VerifierBase):
         self,
         config: WinkConfig,
         *,
-        client: httpx.AsyncClient | None = None,
+        client: AsyncClient | None = None,
         clock: Clock | None = None,
         cache: ProfileCache | None = None,
         redis: Any = None,
@@ -69,12 +81,12 @@ class AsyncWinkVerifier(VerifierBase):
     async def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
         found = self.lookup(token_bytes(token))
-        if type(found) is Miss:
+        if type(found) is ColdToken:
             return await self.resolve(found)
         return found  # type: ignore[return-value]
 
-    async def resolve(self, miss: Miss) -> WinkProfile:
-        """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
+    async def resolve(self, miss: ColdToken) -> WinkProfile:
+        """The second step of verification: ask Wink about a :class:`ColdToken` from :meth:`lookup`.
 
         One shared call per token however many ask at once; a waiter that is cancelled does not
         cancel the call the others wait for. With ``jwks_url``, a token the realm's keys did not
@@ -104,37 +116,64 @@ class AsyncWinkVerifier(VerifierBase):
             self._core.event(SINGLEFLIGHT, "follower", "process")
         return await asyncio.shield(task)
 
-    async def _fetch(self, miss: Miss) -> WinkProfile:
+    async def _fetch(self, miss: ColdToken) -> WinkProfile:
+        """Drive the cold verification's flow (:mod:`~wink_middleware._engine.flow`, its rules)
+        with asyncio I/O."""
+        tier = self._shared
+        if tier is not None:
+            tier.ensure_listener()
         try:
-            if self._shared is None:
-                return await self._ask_wink(miss)
-            return await self._fleet(self._shared, miss)
+            profile: WinkProfile = await self._drive(
+                cold_verification(self._core, miss, fleet=tier is not None), miss
+            )
         finally:
             self._inflight.pop(miss.key, None)
+        return profile
 
-    async def _ask_wink(self, miss: Miss) -> WinkProfile:
-        try:
-            profile = await self._call(miss)
-        except AuthenticationFailed as error:
-            return self._core.failed(miss, error)
-        return self._core.succeeded(miss, profile)
-
-    async def _fleet(self, tier: AsyncSharedTier, miss: Miss) -> WinkProfile:
-        """Drive the fleet's single-flight (``fleet_verification``, its rules) with asyncio I/O."""
-        tier.ensure_listener()
-        steps = fleet_steps(tier, miss, lambda: self._call(miss), lambda: self._ask_wink(miss))
-        flow = fleet_verification(self._core, miss)
+    async def _drive(self, flow: Flow, miss: ColdToken | None) -> Any:
+        """Drive ``flow`` with asyncio I/O, as :func:`~wink_middleware._engine.flow.run` does with
+        blocking I/O: each step awaited, its result or exception sent back; closed however it ends.
+        """
         result: Any = None
         error: Exception | None = None
-        while True:
-            try:
-                step, argument = flow.send(result) if error is None else flow.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            try:
-                result, error = await steps[step](argument), None
-            except Exception as exc:
-                result, error = None, exc
+        try:
+            while True:
+                try:
+                    step = flow.send(result) if error is None else flow.throw(error)
+                except StopIteration as done:
+                    return done.value
+                try:
+                    result, error = await self._take(step, miss), None
+                except Exception as exc:
+                    result, error = None, exc
+        finally:
+            flow.close()
+
+    async def _take(self, step: Step, miss: ColdToken | None) -> Any:
+        """Carry out one step of a flow (``miss``: the cold token of a verification's flow)."""
+        match step:
+            case Post():
+                client = self._get_client()
+                return await async_attempt(client, step.url, step.body, step.headers, step.timeout)
+            case Sleep():
+                await asyncio.sleep(step.seconds)
+                return None
+        tier = self._shared
+        assert tier is not None and miss is not None, "a fleet step outside a fleet verification"
+        match step:
+            case ReadShared():
+                return await tier.get(miss)
+            case AcquireLease():
+                return await tier.acquire(miss)
+            case AwaitLease():
+                return await tier.wait(miss)
+            case FillShared():
+                return await tier.fill(miss, step.entry)
+            case ReleaseLease():
+                return await tier.release(miss, step.lease)
+            case Announce():
+                return await tier.announce(miss, step.outcome)
+        assert_never(step)
 
     async def invalidate(self, token: str) -> bool:
         """Forget the answer for ``token`` here and, with the shared tier, in every process.
@@ -180,7 +219,7 @@ class AsyncWinkVerifier(VerifierBase):
             core.admit(len(self._inflight) + self._sessions_pending)
             self._sessions_pending += 1
             try:
-                session: WinkSession = await self._exchange(call)
+                session: WinkSession = await self._drive(wink_exchange(core, call), None)
             finally:
                 self._sessions_pending -= 1
         except AuthenticationFailed as error:
@@ -188,34 +227,7 @@ class AsyncWinkVerifier(VerifierBase):
             raise
         return session
 
-    async def _call(self, miss: Miss) -> WinkProfile:
-        profile: WinkProfile = await self._exchange(VerifyCall(self._core, miss))
-        return profile
-
-    async def _exchange(self, exchange: Exchange) -> Any:
-        """Drive one conversation with Wink: attempts, deadline and backoff (decisions: the core)."""
-        plan = self._core.retry_plan()
-        client = self._get_client()
-        while True:
-            started = exchange.begin()
-            try:
-                async with asyncio.timeout(plan.attempt_timeout()):
-                    status, headers, content = await async_post(
-                        client, exchange.url, exchange.body, exchange.headers
-                    )
-            except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
-                error = exchange.io_failed(translate(exc), started)
-            else:
-                try:
-                    return exchange.judge(status, headers, content, started)
-                except WinkUnavailable as exc:
-                    error = exc
-            delay = plan.next_delay()
-            if delay is None:
-                raise error
-            await asyncio.sleep(delay)
-
-    def _get_client(self) -> httpx.AsyncClient:
+    def _get_client(self) -> AsyncClient:
         if self._client is None:
             self._client = make_async_client(self.config)
         return self._client

@@ -1,12 +1,15 @@
 """The HTTP client to Wink: one pooled httpx client per verifier, capped body reads, error mapping.
 
-The two ``post`` functions are the only I/O of verification; they return ``(status, headers, body)``
-for :func:`wink_middleware._engine.protocol.classify_response` to judge. ``body`` is ``None`` when it was not
-read (a non-2xx answer) or when it passed ``MAX_BODY_BYTES``.
+The only module of the engine that imports the HTTP library. The two ``attempt`` functions are the
+I/O of a :class:`~wink_middleware._engine.flow.Post` step: they return ``(status, headers, body)``
+for :func:`wink_middleware._engine.protocol.classify_response` to judge (``body`` is ``None`` when it
+was not read, a non-2xx answer, or when it passed ``MAX_BODY_BYTES``), and raise an I/O failure as
+the package's exception for it (:func:`translate`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,14 +30,20 @@ from wink_middleware._exceptions import WinkBadResponse, WinkUnavailable
 
 __all__ = [
     "Answer",
+    "AsyncClient",
+    "Client",
+    "async_attempt",
     "async_get",
-    "async_post",
     "make_async_client",
     "make_sync_client",
+    "sync_attempt",
     "sync_get",
-    "sync_post",
     "translate",
 ]
+
+#: The client types a verifier accepts as ``client=`` (named here: the twins import no httpx).
+AsyncClient = httpx.AsyncClient
+Client = httpx.Client
 
 Answer = tuple[int, httpx.Headers, bytes | None]
 # Sent with every call, also through a client the user injected.
@@ -227,6 +236,49 @@ def sync_post(
 def _check_deadline(deadline: float | None, clock: Callable[[], float]) -> None:
     if deadline is not None and clock() >= deadline:
         raise TimeoutError("Wink's answer did not arrive before the deadline")
+
+
+async def async_attempt(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str] | None,
+    timeout: float,
+) -> Answer:
+    """One attempt: :func:`async_post` within ``timeout`` seconds, an I/O failure translated."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await async_post(client, url, body, headers)
+    except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError) as exc:
+        raise translate(exc) from exc
+
+
+def sync_attempt(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str] | None,
+    timeout: float,
+    clock: Callable[[], float],
+) -> Answer:
+    """One attempt: :func:`sync_post` with ``timeout`` as its deadline on ``clock``, an I/O failure
+    translated."""
+    try:
+        return sync_post(
+            client,
+            url,
+            body,
+            timeout=timeout,
+            deadline=clock() + timeout,
+            clock=clock,
+            headers=headers,
+        )
+    except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError, RuntimeError) as exc:
+        # A bare RuntimeError is only ours to map when close() in another thread closed the client
+        # under this call.
+        if type(exc) is RuntimeError and not client.is_closed:
+            raise
+        raise translate(exc) from exc
 
 
 def translate(error: Exception) -> WinkUnavailable | WinkBadResponse:

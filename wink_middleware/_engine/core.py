@@ -70,18 +70,17 @@ if TYPE_CHECKING:
 from wink_middleware._engine.stats import VerifierStats
 
 __all__ = [
-    "REVOKED",
+    "ColdToken",
     "Exchange",
     "Miss",
     "SessionCall",
-    "SharedEntry",
     "VerifierBase",
     "VerifierCore",
     "VerifyCall",
     "cache_key",
 ]
 
-#: The refusal of a revoked token (``revoke()``, DESIGN section 7.6).
+#: The refusal of a revoked token (``revoke()``).
 REVOKED = "the access token was revoked"
 
 _LOCAL_HIT = CACHE_EVENTS[("local", "hit")]
@@ -109,11 +108,12 @@ def cache_key(raw: bytes) -> bytes:
     return hashlib.sha256(raw).digest()
 
 
-class Miss:
-    """One cold verification: the token (bytes and text), its cache key and unverified claims.
+class ColdToken:
+    """A token the cache could not answer for, checked and ready to verify with Wink: the token
+    (bytes and text), its cache key, its unverified claims and ``fp``, its loggable fingerprint.
 
-    What :meth:`VerifierCore.lookup` returns when the cache cannot answer; hand it to the verifier's
-    ``resolve()``. ``fp`` is the token's loggable fingerprint.
+    What ``lookup()`` returns on a miss; hand it to the verifier's ``resolve()``. ``Miss`` is its
+    former name, kept as an alias.
     """
 
     __slots__ = ("claims", "fp", "key", "raw", "token")
@@ -126,6 +126,10 @@ class Miss:
         self.key = key
         self.claims = claims
         self.fp = fingerprint(raw) if fp is None else fp
+
+
+#: The former name of :class:`ColdToken`.
+Miss = ColdToken
 
 
 class VerifierCore:
@@ -195,8 +199,8 @@ class VerifierCore:
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def lookup(self, raw: bytes) -> WinkProfile | Miss:
-        """A cached profile, a cached rejection (raised), a local rejection (raised), or a :class:`Miss`.
+    def lookup(self, raw: bytes) -> WinkProfile | ColdToken:
+        """A cached profile, a cached rejection (raised), a local rejection (raised), or a :class:`ColdToken`.
 
         The token rule (:func:`check_token`) is applied on a miss, before anything is remembered
         about the token: only checked tokens are ever cached, so a hit has proved it already.
@@ -225,7 +229,7 @@ class VerifierCore:
         if self._emit_cache is not None:
             self._emit_cache(_LOCAL_MISS)
         # Without the shared tier the key is the sha256 the fingerprint shows: not hashed again.
-        fp = key[:4].hex() if self._plain_key else fingerprint(raw)
+        fp = fingerprint(raw, key if self._plain_key else None)
         claims = unverified_claims(raw)
         if self.config.precheck:
             rejection = precheck(
@@ -241,7 +245,7 @@ class VerifierCore:
                 )
                 self._remember_rejection(key, rejection)
                 raise rejection
-        return Miss(raw, key, claims, fp)
+        return ColdToken(raw, key, claims, fp)
 
     def cached(self, key: bytes) -> WinkProfile | None:
         """What the cache holds for ``key`` now: a fresh profile, ``None``, or a rejection (raised).
@@ -270,7 +274,7 @@ class VerifierCore:
             self._count("overloaded")
             raise WinkUnavailable("too many tokens are being verified at once", retry_after=1)
 
-    def request_body(self, miss: Miss) -> bytes:
+    def request_body(self, miss: ColdToken) -> bytes:
         """The Verify Client body for this token."""
         return request_body(self.config.client_id, self.config.client_secret, miss.token)
 
@@ -278,7 +282,7 @@ class VerifierCore:
         """The attempts and deadline of one call to Wink."""
         return RetryPlan(self.config, self.clock)
 
-    def before_attempt(self, miss: Miss) -> float:
+    def before_attempt(self, miss: ColdToken) -> float:
         """Count the call and return when it starts, or raise :class:`WinkUnavailable` if the
         circuit breaker is open."""
         self.breaker.check()
@@ -287,7 +291,7 @@ class VerifierCore:
         return self.clock.monotonic()
 
     def judge(
-        self, miss: Miss, status: int, headers: Any, body: bytes | None, started: float
+        self, miss: ColdToken, status: int, headers: Any, body: bytes | None, started: float
     ) -> WinkProfile:
         """Classify Wink's answer (raising for anything but a usable profile) and count it.
 
@@ -320,7 +324,7 @@ class VerifierCore:
         self._called(started, "valid", status, None)
         return profile
 
-    def io_failed(self, miss: Miss, error: WinkError, started: float) -> WinkUnavailable:
+    def io_failed(self, miss: ColdToken, error: WinkError, started: float) -> WinkUnavailable:
         """Count and log an I/O failure the twin translated: return it if transient, else raise it."""
         kind = _error_type(error.__cause__)
         if isinstance(error, WinkUnavailable):
@@ -374,7 +378,7 @@ class VerifierCore:
         self.stats.failure("unavailable")
         self.breaker.failure()
 
-    # -- sessions (Wink v2.0 sign-in, DESIGN section 15.1) -------------------------------------
+    # -- sessions (Wink v2.0 sign-in) ------------------------------------------------------
 
     def session_call(self, return_url: str, cancel_url: str) -> SessionCall:
         """The exchange of one ``create_session``: its URLs checked by the route's rule."""
@@ -413,7 +417,7 @@ class VerifierCore:
 
     # -- remembering the answer --------------------------------------------------------------
 
-    def lifetimes(self, miss: Miss, profile: WinkProfile) -> tuple[float, float]:
+    def lifetimes(self, miss: ColdToken, profile: WinkProfile) -> tuple[float, float]:
         """How long, from now, a verified profile is fresh and usable (stale-if-error) in seconds.
 
         Fresh for ``min(expiry - leeway, cache_ttl)`` where expiry is the profile's, else the JWT's
@@ -432,7 +436,7 @@ class VerifierCore:
         fresh_for = min(lives_for, config.cache_ttl)
         return fresh_for, min(lives_for, config.cache_ttl + config.stale_if_error)
 
-    def succeeded(self, miss: Miss, profile: WinkProfile) -> WinkProfile:
+    def succeeded(self, miss: ColdToken, profile: WinkProfile) -> WinkProfile:
         """Cache a verified profile no longer than its token lives, and return it."""
         fresh_for, usable_for = self.lifetimes(miss, profile)
         if fresh_for > 0:
@@ -450,7 +454,7 @@ class VerifierCore:
             )
         return profile
 
-    # -- the shared tier's decisions (DESIGN section 11) ------------------------------------
+    # -- the shared tier's decisions ------------------------------------------------------
 
     def share(self, key: Callable[[bytes], bytes], local_ttl: float) -> None:
         """Turn the shared tier on: cache keys become its digests, shared answers live local_ttl."""
@@ -458,7 +462,7 @@ class VerifierCore:
         self._plain_key = False
         self.local_ttl = local_ttl
 
-    def shared_positive(self, miss: Miss, profile: WinkProfile) -> SharedEntry | None:
+    def shared_positive(self, miss: ColdToken, profile: WinkProfile) -> SharedEntry | None:
         """The fleet's entry for a verified profile, or ``None`` when it is not worth caching."""
         fresh_for, usable_for = self.lifetimes(miss, profile)
         if fresh_for <= 0:
@@ -486,7 +490,7 @@ class VerifierCore:
             until = now + self.config.cache_ttl
         return SharedEntry("revoked", None, REVOKED, until, until)
 
-    def from_shared(self, miss: Miss, entry: SharedEntry) -> WinkProfile | None:
+    def from_shared(self, miss: ColdToken, entry: SharedEntry) -> WinkProfile | None:
         """Take the fleet's answer into this process: a profile, a raised refusal, or ``None``
         when it is no longer fresh (then the token is verified again)."""
         now = self.clock.time()
@@ -518,7 +522,7 @@ class VerifierCore:
         else:
             self.cache.set_negative(key, entry.description, usable)
 
-    def failed(self, miss: Miss, error: AuthenticationFailed) -> WinkProfile:
+    def failed(self, miss: ColdToken, error: AuthenticationFailed) -> WinkProfile:
         """After the last attempt failed: remember a rejection, serve a stale profile, or raise."""
         if isinstance(error, TokenRejected):
             self._remember_rejection(miss.key, error)
@@ -569,7 +573,7 @@ class VerifyCall:
 
     __slots__ = ("body", "core", "headers", "miss", "url")
 
-    def __init__(self, core: VerifierCore, miss: Miss) -> None:
+    def __init__(self, core: VerifierCore, miss: ColdToken) -> None:
         self.core = core
         self.url = core.url
         self.body = core.request_body(miss)
@@ -685,11 +689,11 @@ class VerifierBase:
             f"base_url={self.config.base_url!r})"
         )
 
-    def lookup(self, raw: bytes) -> WinkProfile | Miss:
-        """The first step of verification, answered without I/O: a cached profile or a :class:`Miss`.
+    def lookup(self, raw: bytes) -> WinkProfile | ColdToken:
+        """The first step of verification, answered without I/O: a cached profile or a :class:`ColdToken`.
 
         Raises an :class:`AuthenticationFailed` for a cached or local rejection and for a token that
-        breaks the token rule. Hand a :class:`Miss` to ``resolve()``; ``verify()`` does both.
+        breaks the token rule. Hand a :class:`ColdToken` to ``resolve()``; ``verify()`` does both.
         """
         return self._core.lookup(raw)
 
@@ -741,19 +745,19 @@ class VerifierBase:
             "jwks": "off" if prefilter is None else prefilter.state,
         }
 
-    def _target(self, token: str) -> Miss:
+    def _target(self, token: str) -> ColdToken:
         """The token an ``invalidate()`` or ``revoke()`` names, checked by the token rule."""
         raw = check_token(token_bytes(token), self.config.max_token_length)
-        return Miss(raw, self._core.key(raw), unverified_claims(raw))
+        return ColdToken(raw, self._core.key(raw), unverified_claims(raw))
 
-    def _forget_here(self, token: str) -> Miss:
+    def _forget_here(self, token: str) -> ColdToken:
         """``invalidate()`` in this process; the twin then tells the fleet."""
         miss = self._target(token)
         self._core.cache.delete(miss.key)
         self._core.event(INVALIDATION, "invalidate", "local")
         return miss
 
-    def _revoke_here(self, token: str) -> tuple[Miss, SharedEntry]:
+    def _revoke_here(self, token: str) -> tuple[ColdToken, SharedEntry]:
         """``revoke()`` in this process; the twin then writes the entry and tells the fleet."""
         miss = self._target(token)
         entry = self._core.revocation(miss.key, miss.claims)
@@ -761,7 +765,7 @@ class VerifierBase:
         self._core.event(INVALIDATION, "revoke", "local")
         return miss, entry
 
-    def _local_only(self, what: str, miss: Miss) -> bool:
+    def _local_only(self, what: str, miss: ColdToken) -> bool:
         logger.warning(
             "%s of token %s reached this process only: the shared tier is unreachable",
             what,

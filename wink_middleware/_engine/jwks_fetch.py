@@ -16,7 +16,7 @@ from collections.abc import Callable
 import httpx
 
 from wink_middleware._engine.client import async_get, sync_get
-from wink_middleware._engine.core import Miss
+from wink_middleware._engine.core import ColdToken
 from wink_middleware._engine.jwks import PreFilter, screening
 
 __all__ = ["AsyncKeyFetcher", "SyncKeyFetcher"]
@@ -44,7 +44,7 @@ class AsyncKeyFetcher:
         self._client = client
         self._task: asyncio.Task[None] | None = None
 
-    async def screen(self, miss: Miss) -> None:
+    async def screen(self, miss: ColdToken) -> None:
         """Raise :class:`TokenRejected` when the realm's keys refuse the token; else return."""
         prefilter = self._filter
         screened = screening(miss.raw)
@@ -88,7 +88,7 @@ class SyncKeyFetcher:
         self._lock = threading.Lock()
         self._fetching = False
 
-    def screen(self, miss: Miss) -> None:
+    def screen(self, miss: ColdToken) -> None:
         """Raise :class:`TokenRejected` when the realm's keys refuse the token; else return."""
         prefilter = self._filter
         screened = screening(miss.raw)

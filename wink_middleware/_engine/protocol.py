@@ -25,8 +25,6 @@ from wink_middleware._version import __version__
 
 __all__ = [
     "MAX_BODY_BYTES",
-    "REJECTED_STATUSES",
-    "USER_AGENT",
     "classify_response",
     "fingerprint",
     "is_identity",
@@ -47,9 +45,10 @@ _RETRY_AFTER_MAX = 300
 DEFAULT_RETRY_AFTER = 5
 
 
-def fingerprint(raw: bytes) -> str:
-    """The loggable form of a token: the first 8 hex digits of its sha256."""
-    return hashlib.sha256(raw).hexdigest()[:8]
+def fingerprint(raw: bytes, digest: bytes | None = None) -> str:
+    """The loggable form of a token: the first 8 hex digits of its sha256 (``digest``, when the
+    caller already has it, is not computed again)."""
+    return (hashlib.sha256(raw).digest() if digest is None else digest)[:4].hex()
 
 
 def request_headers() -> dict[str, str]:

@@ -12,20 +12,31 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, assert_never
 
 from wink_middleware._clock import Clock
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import ProfileCache
-from wink_middleware._engine.client import make_sync_client, sync_post, translate
-from wink_middleware._engine.core import Exchange, Miss, VerifierBase, VerifyCall, token_bytes
+from wink_middleware._engine.client import Client, make_sync_client, sync_attempt
+from wink_middleware._engine.core import ColdToken, VerifierBase, token_bytes
+from wink_middleware._engine.flow import (
+    AcquireLease,
+    Announce,
+    AwaitLease,
+    FillShared,
+    Post,
+    ReadShared,
+    ReleaseLease,
+    Sleep,
+    Step,
+    cold_verification,
+    run,
+    wink_exchange,
+)
 from wink_middleware._events import SINGLEFLIGHT
 from wink_middleware._exceptions import AuthenticationFailed, WinkUnavailable
 from wink_middleware._profile import WinkProfile
 from wink_middleware._session import WinkSession
-from wink_middleware._shared.tier import fleet_steps, fleet_verification
 
 if TYPE_CHECKING:
     from wink_middleware._engine.jwks_fetch import SyncKeyFetcher
@@ -52,7 +63,7 @@ class WinkVerifier(VerifierBase):
     """Verifies Wink access tokens with an expiry-bounded cache and one call to Wink per cold token.
 
     Safe to share between threads: concurrent verifications of one uncached token make a single
-    call to Wink, and every thread gets its answer. ``client`` is an ``httpx.Client`` you own (it
+    call to Wink, and every thread gets its answer. ``client`` is an ``Client`` you own (it
     is not closed by :meth:`close`); without it, the verifier makes a pooled client on first use
     and closes it in :meth:`close`. ``clock`` and ``cache`` are injectable for tests. ``redis`` is a
     ``redis.Redis`` you own for the shared tier; ``redis_url`` in the config builds one instead.
@@ -62,7 +73,7 @@ class WinkVerifier(VerifierBase):
         self,
         config: WinkConfig,
         *,
-        client: httpx.Client | None = None,
+        client: Client | None = None,
         clock: Clock | None = None,
         cache: ProfileCache | None = None,
         redis: Any = None,
@@ -80,6 +91,7 @@ class WinkVerifier(VerifierBase):
         self._sessions_pending = 0
         # Backoff between attempts: the clock's own sleep if it has one (a fake clock moves instead).
         self._sleep: Callable[[float], object] = getattr(self._core.clock, "sleep", time.sleep)
+        self._monotonic = self._core.clock.monotonic
         self._inflight_lock = threading.Lock()
         # The leader finishes within its retry plan's deadline (after waiting on the fleet's lease,
         # with the shared tier); a waiter gives it that and a grace.
@@ -97,12 +109,12 @@ class WinkVerifier(VerifierBase):
     def verify(self, token: str) -> WinkProfile:
         """Return the profile of a valid token, or raise an :class:`AuthenticationFailed` subclass."""
         found = self.lookup(token_bytes(token))
-        if type(found) is Miss:
+        if type(found) is ColdToken:
             return self.resolve(found)
         return found  # type: ignore[return-value]
 
-    def resolve(self, miss: Miss) -> WinkProfile:
-        """The second step of verification: ask Wink about a :class:`Miss` from :meth:`lookup`.
+    def resolve(self, miss: ColdToken) -> WinkProfile:
+        """The second step of verification: ask Wink about a :class:`ColdToken` from :meth:`lookup`.
 
         One shared call per token however many threads ask at once. With ``jwks_url``, a token the
         realm's keys did not sign is refused first, without a call to Wink.
@@ -134,12 +146,9 @@ class WinkVerifier(VerifierBase):
             return self._lead(miss, flight)
         return self._follow(flight)
 
-    def _lead(self, miss: Miss, flight: _Flight) -> WinkProfile:
+    def _lead(self, miss: ColdToken, flight: _Flight) -> WinkProfile:
         try:
-            if self._shared is None:
-                profile = self._ask_wink(miss)
-            else:
-                profile = self._fleet(self._shared, miss)
+            profile = self._drive(miss)
         except BaseException as error:
             flight.error = error
             raise
@@ -151,29 +160,42 @@ class WinkVerifier(VerifierBase):
                 self._inflight.pop(miss.key, None)
             flight.done.set()
 
-    def _ask_wink(self, miss: Miss) -> WinkProfile:
-        try:
-            profile = self._call(miss)
-        except AuthenticationFailed as error:
-            return self._core.failed(miss, error)
-        return self._core.succeeded(miss, profile)
+    def _drive(self, miss: ColdToken) -> WinkProfile:
+        """Drive the cold verification's flow (:mod:`~wink_middleware._engine.flow`, its rules)
+        with blocking I/O."""
+        tier = self._shared
+        if tier is not None:
+            tier.ensure_listener()
+        flow = cold_verification(self._core, miss, fleet=tier is not None)
+        return run(flow, lambda step: self._take(step, miss))
 
-    def _fleet(self, tier: SyncSharedTier, miss: Miss) -> WinkProfile:
-        """Drive the fleet's single-flight (``fleet_verification``, its rules) with blocking I/O."""
-        tier.ensure_listener()
-        steps = fleet_steps(tier, miss, lambda: self._call(miss), lambda: self._ask_wink(miss))
-        flow = fleet_verification(self._core, miss)
-        result: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                step, argument = flow.send(result) if error is None else flow.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            try:
-                result, error = steps[step](argument), None
-            except Exception as exc:
-                result, error = None, exc
+    def _take(self, step: Step, miss: ColdToken | None) -> Any:
+        """Carry out one step of a flow (``miss``: the cold token of a verification's flow)."""
+        match step:
+            case Post():
+                client = self._get_client()
+                return sync_attempt(
+                    client, step.url, step.body, step.headers, step.timeout, self._monotonic
+                )
+            case Sleep():
+                self._sleep(step.seconds)
+                return None
+        tier = self._shared
+        assert tier is not None and miss is not None, "a fleet step outside a fleet verification"
+        match step:
+            case ReadShared():
+                return tier.get(miss)
+            case AcquireLease():
+                return tier.acquire(miss)
+            case AwaitLease():
+                return tier.wait(miss)
+            case FillShared():
+                return tier.fill(miss, step.entry)
+            case ReleaseLease():
+                return tier.release(miss, step.lease)
+            case Announce():
+                return tier.announce(miss, step.outcome)
+        assert_never(step)
 
     def invalidate(self, token: str) -> bool:
         """Forget the answer for ``token`` here and, with the shared tier, in every process.
@@ -232,7 +254,9 @@ class WinkVerifier(VerifierBase):
                 core.admit(len(self._inflight) + self._sessions_pending)
                 self._sessions_pending += 1
             try:
-                session: WinkSession = self._exchange(call)
+                session: WinkSession = run(
+                    wink_exchange(core, call), lambda step: self._take(step, None)
+                )
             finally:
                 with self._inflight_lock:
                     self._sessions_pending -= 1
@@ -241,46 +265,7 @@ class WinkVerifier(VerifierBase):
             raise
         return session
 
-    def _call(self, miss: Miss) -> WinkProfile:
-        profile: WinkProfile = self._exchange(VerifyCall(self._core, miss))
-        return profile
-
-    def _exchange(self, exchange: Exchange) -> Any:
-        """Drive one conversation with Wink: attempts, deadline and backoff (decisions: the core)."""
-        core = self._core
-        plan = core.retry_plan()
-        monotonic = core.clock.monotonic
-        while True:
-            started = exchange.begin()
-            attempt = plan.attempt_timeout()
-            client = self._get_client()
-            try:
-                status, headers, content = sync_post(
-                    client,
-                    exchange.url,
-                    exchange.body,
-                    timeout=attempt,
-                    deadline=monotonic() + attempt,
-                    clock=monotonic,
-                    headers=exchange.headers,
-                )
-            except (httpx.HTTPError, httpx.StreamError, OSError, TimeoutError, RuntimeError) as exc:
-                # A bare RuntimeError is only ours to map when close() in another thread closed
-                # the client under this call.
-                if type(exc) is RuntimeError and not client.is_closed:
-                    raise
-                error = exchange.io_failed(translate(exc), started)
-            else:
-                try:
-                    return exchange.judge(status, headers, content, started)
-                except WinkUnavailable as exc:
-                    error = exc
-            delay = plan.next_delay()
-            if delay is None:
-                raise error
-            self._sleep(delay)
-
-    def _get_client(self) -> httpx.Client:
+    def _get_client(self) -> Client:
         client = self._client
         if client is None:
             with self._client_lock:

@@ -220,6 +220,9 @@ class RequestGate:
         No token on an optional path is anonymous; with ``anonymous_on_invalid`` a refused token
         there is too. An outage (5xx) never is: it would silently sign a user out.
         """
+        # A refusal is a decision, not a fault: its traceback would tie the adapter's frame (which
+        # holds the outcome) into a cycle with this request's frames, freed only by the collector.
+        exc.__traceback__ = None
         if not self._continues_anonymous(access, exc):
             if self._emit is not None:
                 self._emit(outcome_event(exc))

@@ -55,7 +55,8 @@ def _quoted(value: str) -> str:
 
 
 def render(exc: AuthenticationFailed, realm: str) -> ErrorResponse:
-    """The response for ``exc``: see DESIGN §8."""
+    """The response for ``exc``: its status, the RFC 6750 challenge (400, 401, 403), the JSON body
+    and, for an outage or a rate limit, ``Retry-After``."""
     retry_after = exc.retry_after if isinstance(exc, WinkUnavailable | RateLimited) else None
     return _render(exc.status_code, exc.error, exc.description, retry_after, realm)
 

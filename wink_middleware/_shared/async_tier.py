@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._engine.core import ColdToken, VerifierCore
 from wink_middleware._logging import logger
 from wink_middleware._shared.entry import SharedEntry
 from wink_middleware._shared.tier import (
@@ -81,7 +81,7 @@ class AsyncSharedTier(SharedTierBase):
 
     # -- entries -----------------------------------------------------------------------------
 
-    async def get(self, miss: Miss) -> SharedEntry | None:
+    async def get(self, miss: ColdToken) -> SharedEntry | None:
         """The fleet's entry for the token, or ``None`` (absent, unreadable, Redis down)."""
         key = self.keys.entry_key(miss.key)
         try:
@@ -96,7 +96,7 @@ class AsyncSharedTier(SharedTierBase):
                 await self._run("delete", lambda r: r.delete(key))
         return self.looked_up(entry)
 
-    async def fill(self, miss: Miss, entry: SharedEntry) -> SharedEntry | None:
+    async def fill(self, miss: ColdToken, entry: SharedEntry) -> SharedEntry | None:
         """Write ``entry`` unless one is there (``NX``); return what was there instead, if any.
 
         ``NX`` keeps a revocation written meanwhile: the caller then takes that one.
@@ -113,7 +113,7 @@ class AsyncSharedTier(SharedTierBase):
             return None
         return await self.get(miss)
 
-    async def put(self, miss: Miss, entry: SharedEntry) -> bool:
+    async def put(self, miss: ColdToken, entry: SharedEntry) -> bool:
         """Write ``entry`` over whatever is there (a revocation); whether Redis took it."""
         sealed = self.seal(miss, entry)
         if sealed is None:
@@ -125,7 +125,7 @@ class AsyncSharedTier(SharedTierBase):
             return False
         return True
 
-    async def delete(self, miss: Miss) -> bool:
+    async def delete(self, miss: ColdToken) -> bool:
         """Forget the fleet's entry for the token; whether Redis took it."""
         key = self.keys.entry_key(miss.key)
         try:
@@ -136,7 +136,7 @@ class AsyncSharedTier(SharedTierBase):
 
     # -- fleet single-flight -----------------------------------------------------------------
 
-    async def acquire(self, miss: Miss) -> str | None:
+    async def acquire(self, miss: ColdToken) -> str | None:
         """Try to take the token's lease: its value if this process won, ``None`` if another holds
         it. Raises :class:`SharedTierDown` when Redis cannot say (the caller asks Wink itself)."""
         from wink_middleware._shared.envelope import lease_value
@@ -147,7 +147,7 @@ class AsyncSharedTier(SharedTierBase):
         won = await self._run("lease", lambda r: r.set(key, value, nx=True, px=px))
         return value if won else None
 
-    async def release(self, miss: Miss, lease: str) -> None:
+    async def release(self, miss: ColdToken, lease: str) -> None:
         """Give the lease back, if it is still ours (compare-and-delete)."""
         from wink_middleware._shared.envelope import RELEASE_SCRIPT
 
@@ -155,7 +155,7 @@ class AsyncSharedTier(SharedTierBase):
         with contextlib.suppress(SharedTierDown):
             await self._run("release", lambda r: r.eval(RELEASE_SCRIPT, 1, key, lease))
 
-    async def announce(self, miss: Miss, kind: str) -> None:
+    async def announce(self, miss: ColdToken, kind: str) -> None:
         """Wake the processes waiting on this token's lease: ``fill`` or ``fail``."""
         from wink_middleware._shared.envelope import encode_message
 
@@ -163,7 +163,7 @@ class AsyncSharedTier(SharedTierBase):
         with contextlib.suppress(SharedTierDown):
             await self._run("publish", lambda r: r.publish(self.keys.fill_channel, message))
 
-    async def wait(self, miss: Miss) -> SharedEntry | None:
+    async def wait(self, miss: ColdToken) -> SharedEntry | None:
         """Wait for the lease holder's answer: the entry it wrote, or ``None`` (it failed, the
         lease ended without an entry, or ``lock_ttl`` passed): then ask Wink."""
         self.ensure_listener()
@@ -194,7 +194,7 @@ class AsyncSharedTier(SharedTierBase):
 
     # -- invalidation messages ---------------------------------------------------------------
 
-    async def publish(self, kind: str, miss: Miss) -> bool:
+    async def publish(self, kind: str, miss: ColdToken) -> bool:
         """Tell every process to forget (``invalidate``) or refuse (``revoke``) the token."""
         message = self.invalidation(kind, miss.key)
         try:

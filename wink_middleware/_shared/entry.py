@@ -1,4 +1,4 @@
-"""SharedEntry: one verification answer as the fleet shares it (the shared tier, DESIGN section 11).
+"""SharedEntry: one verification answer as the fleet shares it (the shared tier).
 
 Apart from the envelope code so that the engine, which builds and reads entries, needs no crypto.
 """

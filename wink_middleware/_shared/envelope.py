@@ -1,4 +1,4 @@
-"""Sans-IO protocol of the shared tier (DESIGN §11): key derivation, Redis names, envelopes, messages.
+"""Sans-IO protocol of the shared tier: key derivation, Redis names, envelopes, messages.
 
 Nothing here does I/O or imports ``redis``; the module is imported only when the tier is on, so it
 may import ``cryptography`` at the top.
@@ -12,7 +12,7 @@ entry lives at ``{p}e:{d}``, its fleet lease at ``{p}l:{d}``, with ``{d}`` the u
 the digest. Revocations and invalidations travel on ``{p}inv``, fill/fail wake-ups on ``{p}fill``,
 as ``b"<kind>:{d}"``: never a token.
 
-Envelope (the value at ``{p}e:{d}``), exactly DESIGN's layout::
+Envelope (the value at ``{p}e:{d}``), byte for byte::
 
     0x01 | nonce (12 bytes) | AES-256-GCM(HMAC-SHA256(k_enc, token), plaintext, aad)
     aad = b"wink/v1|" + kind + b"|" + redis_key          kind in pos, neg, revoked
@@ -97,7 +97,7 @@ class IntegrityError(Exception):
 
 
 class SharedKeys:
-    """The keys and Redis names of one client's shared tier (DESIGN §11).
+    """The keys and Redis names of one client's shared tier.
 
     Built once per verifier. ``repr`` shows only the prefix: the keys never reach a log.
     """

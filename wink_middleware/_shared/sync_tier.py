@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from wink_middleware._config import WinkConfig
-from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._engine.core import ColdToken, VerifierCore
 from wink_middleware._logging import logger
 from wink_middleware._shared.entry import SharedEntry
 from wink_middleware._shared.tier import (
@@ -86,7 +86,7 @@ class SyncSharedTier(SharedTierBase):
 
     # -- entries -----------------------------------------------------------------------------
 
-    def get(self, miss: Miss) -> SharedEntry | None:
+    def get(self, miss: ColdToken) -> SharedEntry | None:
         """The fleet's entry for the token, or ``None`` (absent, unreadable, Redis down)."""
         key = self.keys.entry_key(miss.key)
         try:
@@ -101,7 +101,7 @@ class SyncSharedTier(SharedTierBase):
                 self._run("delete", lambda r: r.delete(key))
         return self.looked_up(entry)
 
-    def fill(self, miss: Miss, entry: SharedEntry) -> SharedEntry | None:
+    def fill(self, miss: ColdToken, entry: SharedEntry) -> SharedEntry | None:
         """Write ``entry`` unless one is there (``NX``); return what was there instead, if any."""
         sealed = self.seal(miss, entry)
         if sealed is None:
@@ -115,7 +115,7 @@ class SyncSharedTier(SharedTierBase):
             return None
         return self.get(miss)
 
-    def put(self, miss: Miss, entry: SharedEntry) -> bool:
+    def put(self, miss: ColdToken, entry: SharedEntry) -> bool:
         """Write ``entry`` over whatever is there (a revocation); whether Redis took it."""
         sealed = self.seal(miss, entry)
         if sealed is None:
@@ -127,7 +127,7 @@ class SyncSharedTier(SharedTierBase):
             return False
         return True
 
-    def delete(self, miss: Miss) -> bool:
+    def delete(self, miss: ColdToken) -> bool:
         """Forget the fleet's entry for the token; whether Redis took it."""
         key = self.keys.entry_key(miss.key)
         try:
@@ -138,7 +138,7 @@ class SyncSharedTier(SharedTierBase):
 
     # -- fleet single-flight -----------------------------------------------------------------
 
-    def acquire(self, miss: Miss) -> str | None:
+    def acquire(self, miss: ColdToken) -> str | None:
         """The lease's value if this process won it, ``None`` if another holds it; raises
         :class:`SharedTierDown` when Redis cannot say."""
         from wink_middleware._shared.envelope import lease_value
@@ -149,7 +149,7 @@ class SyncSharedTier(SharedTierBase):
         won = self._run("lease", lambda r: r.set(key, value, nx=True, px=px))
         return value if won else None
 
-    def release(self, miss: Miss, lease: str) -> None:
+    def release(self, miss: ColdToken, lease: str) -> None:
         """Give the lease back, if it is still ours (compare-and-delete)."""
         from wink_middleware._shared.envelope import RELEASE_SCRIPT
 
@@ -157,7 +157,7 @@ class SyncSharedTier(SharedTierBase):
         with contextlib.suppress(SharedTierDown):
             self._run("release", lambda r: r.eval(RELEASE_SCRIPT, 1, key, lease))
 
-    def announce(self, miss: Miss, kind: str) -> None:
+    def announce(self, miss: ColdToken, kind: str) -> None:
         """Wake the processes waiting on this token's lease: ``fill`` or ``fail``."""
         from wink_middleware._shared.envelope import encode_message
 
@@ -165,7 +165,7 @@ class SyncSharedTier(SharedTierBase):
         with contextlib.suppress(SharedTierDown):
             self._run("publish", lambda r: r.publish(self.keys.fill_channel, message))
 
-    def wait(self, miss: Miss) -> SharedEntry | None:
+    def wait(self, miss: ColdToken) -> SharedEntry | None:
         """Wait for the lease holder's answer: the entry it wrote, or ``None`` (then ask Wink)."""
         self.ensure_listener()
         event = threading.Event()
@@ -194,7 +194,7 @@ class SyncSharedTier(SharedTierBase):
 
     # -- invalidation messages ---------------------------------------------------------------
 
-    def publish(self, kind: str, miss: Miss) -> bool:
+    def publish(self, kind: str, miss: ColdToken) -> bool:
         """Tell every process to forget (``invalidate``) or refuse (``revoke``) the token."""
         message = self.invalidation(kind, miss.key)
         try:

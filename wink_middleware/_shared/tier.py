@@ -1,30 +1,29 @@
-"""What the async and sync shared tiers (Redis, DESIGN section 11) share: every rule, no I/O.
+"""What the async and sync shared tiers (Redis) share: every rule, no I/O.
 
-The twins ``_shared_async`` and ``_shared_sync`` only move bytes to and from Redis and wait; this
-module holds the keys and names, the envelopes, the breaker that skips a sick Redis, the counters,
-and what a pub/sub message does to this process's cache.
+The twins ``async_tier`` and ``sync_tier`` only move bytes to and from Redis and wait; this module
+holds the keys and names, the envelopes, the breaker that skips a sick Redis, the counters, and what
+a pub/sub message does to this process's cache. The fleet's single-flight (read, lease, wait, fill,
+release, announce) is part of the engine's cold-verification flow (``_engine/flow.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from wink_middleware._config import WinkConfig
 from wink_middleware._engine.cache import Negative
-from wink_middleware._engine.core import Miss, VerifierCore
+from wink_middleware._engine.core import ColdToken, VerifierCore
+from wink_middleware._engine.flow import SharedTierDown
 from wink_middleware._engine.resilience import CircuitBreaker
 from wink_middleware._events import (
     CACHE_EVENTS,
     INTEGRITY_FAILURE,
     INVALIDATION,
     REDIS_OP,
-    SINGLEFLIGHT,
     WinkEvent,
 )
-from wink_middleware._exceptions import AuthenticationFailed, TokenRejected, WinkConfigError
+from wink_middleware._exceptions import WinkConfigError
 from wink_middleware._logging import logger
-from wink_middleware._profile import WinkProfile
 from wink_middleware._shared.entry import SharedEntry
 
 if TYPE_CHECKING:
@@ -35,8 +34,6 @@ __all__ = [
     "SHUTDOWN_BOUND",
     "SharedTierBase",
     "SharedTierDown",
-    "fleet_steps",
-    "fleet_verification",
     "import_redis",
 ]
 
@@ -51,10 +48,6 @@ PING_GRACE = 3.0
 SHUTDOWN_BOUND = 5.0
 
 _EXTRA = 'the shared tier needs the redis extra: pip install "wink-middleware[redis]"'
-
-
-class SharedTierDown(Exception):
-    """A Redis command failed, timed out or was skipped by the tier's breaker (never escapes)."""
 
 
 def import_redis() -> Any:
@@ -142,7 +135,7 @@ class SharedTierBase:
 
     # -- entries -----------------------------------------------------------------------------
 
-    def seal(self, miss: Miss, entry: SharedEntry) -> tuple[str, bytes, int] | None:
+    def seal(self, miss: ColdToken, entry: SharedEntry) -> tuple[str, bytes, int] | None:
         """Key, envelope and ``PX`` of an entry to write, or ``None`` when its time is over."""
         from wink_middleware._shared.envelope import ttl_ms
 
@@ -152,7 +145,7 @@ class SharedTierBase:
         key = self.keys.entry_key(miss.key)
         return key, self.keys.seal(miss.raw, key, entry), px
 
-    def open(self, miss: Miss, value: bytes) -> SharedEntry | None:
+    def open(self, miss: ColdToken, value: bytes) -> SharedEntry | None:
         """The entry in ``value``, or ``None`` (counted, logged) when it fails to open."""
         from wink_middleware._shared.envelope import IntegrityError
 
@@ -227,99 +220,3 @@ class SharedTierBase:
                 type(exc).__name__,
             )
         self.listener = "down"
-
-
-# -- the fleet's single-flight, written once ----------------------------------------------------
-
-#: The steps :func:`fleet_verification` asks its driver to take (each twin does them in its I/O).
-GET = "get"  # the fleet's entry for the token -> SharedEntry | None
-ACQUIRE = (
-    "acquire"  # the token's lease -> its value if won, None if held; SharedTierDown if unknown
-)
-WAIT = "wait"  # for the lease holder's answer -> SharedEntry | None
-CALL = "call"  # ask Wink (retries, deadline, breaker) -> WinkProfile, or raise AuthenticationFailed
-ASK = "ask"  # verify as without the tier (Wink, then this process's cache) -> WinkProfile
-FILL = "fill"  # write an entry unless one is there -> the entry that was there, or None
-RELEASE = "release"  # give the lease (its value) back
-ANNOUNCE = "announce"  # wake the followers: "fill" or "fail"
-
-Step = tuple[str, Any]
-
-
-def fleet_steps(
-    tier: Any, miss: Miss, call: Callable[[], Any], ask: Callable[[], Any]
-) -> dict[str, Callable[[Any], Any]]:
-    """What each step of :func:`fleet_verification` does, on a twin's ``tier`` (its methods return
-    values on the sync twin, awaitables on the async one); ``call`` asks Wink, ``ask`` verifies as
-    without the tier."""
-    return {
-        GET: lambda _: tier.get(miss),
-        ACQUIRE: lambda _: tier.acquire(miss),
-        WAIT: lambda _: tier.wait(miss),
-        CALL: lambda _: call(),
-        ASK: lambda _: ask(),
-        FILL: lambda entry: tier.fill(miss, entry),
-        RELEASE: lambda lease: tier.release(miss, lease),
-        ANNOUNCE: lambda outcome: tier.announce(miss, outcome),
-    }
-
-
-def fleet_verification(core: VerifierCore, miss: Miss) -> Generator[Step, Any, WinkProfile]:
-    """One cold verification with the shared tier (DESIGN section 11), as a sans-IO generator.
-
-    It yields ``(step, argument)`` and takes the step's result back (or, thrown in, its
-    exception); what it returns is the answer. The fleet's entry, else one process of the fleet
-    (the lease holder) asks Wink and writes the entry before it answers; the others wait for it.
-    """
-    entry = yield GET, None
-    if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-        return profile
-    core.stats.add("shared_misses")
-    try:
-        lease = yield ACQUIRE, None
-    except SharedTierDown:
-        answer: WinkProfile = yield ASK, None  # Redis cannot coordinate: as without the tier
-        return answer
-    if lease is None:
-        core.stats.add("leases_waited")
-        core.event(SINGLEFLIGHT, "follower", "fleet")
-        entry = yield WAIT, None
-        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-            return profile
-    else:
-        core.stats.add("leases_won")
-        core.event(SINGLEFLIGHT, "leader", "fleet")
-        # Another process may have filled the entry between our read and our lease.
-        entry = yield GET, None
-        if entry is not None and (profile := core.from_shared(miss, entry)) is not None:
-            yield RELEASE, lease
-            return profile
-    outcome = "fail"
-    closing = False
-    try:
-        try:
-            profile = yield CALL, None
-        except TokenRejected as error:
-            outcome = "fill"
-            shared = core.shared_rejection(error)
-            if shared is not None:
-                yield FILL, shared
-            return core.failed(miss, error)
-        except AuthenticationFailed as error:
-            return core.failed(miss, error)
-        shared = core.shared_positive(miss, profile)
-        if shared is not None:
-            existing = yield FILL, shared
-            if existing is not None and existing.kind == "revoked":
-                # Revoked while we asked Wink: the revocation wins, here too.
-                core.install(miss.key, existing)
-                raise TokenRejected(existing.description)
-        outcome = "fill"
-        return core.succeeded(miss, profile)
-    except GeneratorExit:
-        closing = True  # the driver was cancelled: the lease ends by its TTL
-        raise
-    finally:
-        if lease is not None and not closing:
-            yield RELEASE, lease
-            yield ANNOUNCE, outcome

@@ -25,7 +25,7 @@ def _backend() -> type:
         ``request.wink``; set ``create_unknown_user = False`` to admit known users only.
         """
 
-    WinkBackend.__module__ = __name__
+    WinkBackend.__module__ = "wink_middleware.django"  # its public path, as documented
     WinkBackend.__qualname__ = "WinkBackend"
     return WinkBackend
 

@@ -19,7 +19,7 @@ from django.utils.functional import SimpleLazyObject
 from wink_middleware._adapters.wsgi import environ_view
 from wink_middleware._config import WinkConfig, resolve_config
 from wink_middleware._engine.async_verifier import AsyncWinkVerifier
-from wink_middleware._engine.core import Miss
+from wink_middleware._engine.core import ColdToken
 from wink_middleware._engine.sync_verifier import WinkVerifier
 from wink_middleware._events import REQUEST, SESSION
 from wink_middleware._exceptions import (
@@ -114,7 +114,7 @@ class _Wink:
             emit = None if kind == "drf_quiet" else verifier.emitter(REQUEST)
             session = self.session_route() if kind == "middleware" else None
             gate = self._gates.setdefault(
-                kind, RequestGate(config, verifier.lookup, Miss, emit, session)
+                kind, RequestGate(config, verifier.lookup, ColdToken, emit, session)
             )
         return gate
 
@@ -135,7 +135,7 @@ class _Wink:
                         del self._async[finished]
                     verifier = AsyncWinkVerifier(self.config, cache=cache)
                     gate = RequestGate(
-                        self.config, verifier.lookup, Miss, verifier.emitter(REQUEST), session
+                        self.config, verifier.lookup, ColdToken, verifier.emitter(REQUEST), session
                     )
                     found = self._async[loop] = (verifier, gate)
         return found
