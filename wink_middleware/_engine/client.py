@@ -34,6 +34,7 @@ __all__ = [
     "Client",
     "async_attempt",
     "async_get",
+    "is_timeout",
     "make_async_client",
     "make_sync_client",
     "sync_attempt",
@@ -343,3 +344,8 @@ def sync_get(
                 return status, None
             chunks.append(chunk)
         return status, b"".join(chunks)
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether an I/O error is a timeout (httpx's or asyncio's)."""
+    return isinstance(error, httpx.TimeoutException | TimeoutError)

@@ -13,9 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 
-import httpx
-
-from wink_middleware._engine.client import async_get, sync_get
+from wink_middleware._engine.client import AsyncClient, Client, async_get, is_timeout, sync_get
 from wink_middleware._engine.core import ColdToken
 from wink_middleware._engine.jwks import PreFilter, screening
 
@@ -23,7 +21,7 @@ __all__ = ["AsyncKeyFetcher", "SyncKeyFetcher"]
 
 
 def _failure(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+    if is_timeout(exc):
         return f"the key set did not arrive within {timeout:g} s"
     return f"the key set could not be fetched ({type(exc).__name__})"
 
@@ -36,7 +34,7 @@ class AsyncKeyFetcher:
         prefilter: PreFilter,
         url: str,
         timeout: float,
-        client: Callable[[], httpx.AsyncClient],
+        client: Callable[[], AsyncClient],
     ) -> None:
         self._filter = prefilter
         self._url = url
@@ -78,7 +76,7 @@ class SyncKeyFetcher:
         prefilter: PreFilter,
         url: str,
         timeout: float,
-        client: Callable[[], httpx.Client],
+        client: Callable[[], Client],
     ) -> None:
         self._filter = prefilter
         self._url = url
