@@ -355,13 +355,18 @@ def run_soak(
     result = SoakResult(duration, clients, tokens, lifetime, leeway, latency)
     result.warmup = min(lifetime, duration / 4) if warmup is None else warmup
     with (
+        asyncio.Runner() as runner,
         emulator.serve() as wink_url,
         _server_process(wink_url, secret, leeway, max_seconds=duration + 120) as (proc, url),
     ):
+        # The load's event loop is built before the first line is logged: a Ctrl-C that lands
+        # while a loop is being built leaves a half-made loop whose __del__ prints a traceback
+        # at exit (asyncio's, not ours), and the first line is what tells a user it started.
+        runner.get_loop()
         log(f"server: uvicorn in subprocess {proc.pid} on {url}; Wink emulator on {wink_url}")
         log(f"server RSS before load: {rss_kib(proc.pid) / 1024:.1f} MiB")
         slots = TokenSlots(emulator, tokens, lifetime, leeway)
-        asyncio.run(_drive(result, url, slots, proc.pid))
+        runner.run(_drive(result, url, slots, proc.pid))
         result.tokens_issued = slots.issued
         result.wink_calls = emulator.calls
     return result
