@@ -12,12 +12,16 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wink_middleware import AsyncWinkVerifier, WinkConfig
-from wink_middleware.testing import FakeClock
+from wink_middleware.testing import FakeClock, WinkEmulator
+
+if TYPE_CHECKING:
+    import pytest
 
 __all__ = [
     "BASE_URL",
@@ -137,3 +141,25 @@ async def closed(worker: AsyncWinkVerifier, bound: float = 10.0) -> None:
         for task in asyncio.all_tasks():
             task.print_stack(file=sys.stderr)
         raise
+
+
+@contextmanager
+def cli_emulator(
+    monkeypatch: pytest.MonkeyPatch, client_id: str, client_secret: str
+) -> Iterator[WinkEmulator]:
+    """A real emulator server, and the WINK_* environment pointing the console script at it."""
+    emulator = WinkEmulator(client_id=client_id, client_secret=client_secret)
+    with emulator.serve() as base_url:
+        monkeypatch.setenv("WINK_BASE_URL", base_url)
+        monkeypatch.setenv("WINK_CLIENT_ID", client_id)
+        monkeypatch.setenv("WINK_CLIENT_SECRET", client_secret)
+        monkeypatch.setenv("WINK_RETRIES", "0")
+        yield emulator
+
+
+def one_line(text: str) -> str:
+    """The only line of a console script's output, which must hold no traceback."""
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import cli_emulator, one_line
 from wink_middleware import WinkVerifier, _cli
 from wink_middleware._cli import main
 from wink_middleware.testing import TOKENS_PATH, VERIFY_PATH, WinkEmulator
@@ -42,20 +43,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def wink(monkeypatch: pytest.MonkeyPatch) -> Iterator[WinkEmulator]:
     """A real emulator server, and the environment pointing `verify` at it."""
-    emulator = WinkEmulator(client_id=CLIENT, client_secret=SECRET)
-    with emulator.serve() as base_url:
-        monkeypatch.setenv("WINK_BASE_URL", base_url)
-        monkeypatch.setenv("WINK_CLIENT_ID", CLIENT)
-        monkeypatch.setenv("WINK_CLIENT_SECRET", SECRET)
-        monkeypatch.setenv("WINK_RETRIES", "0")
+    with cli_emulator(monkeypatch, CLIENT, SECRET) as emulator:
         yield emulator
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers import cli_emulator, one_line
 from wink_middleware._cli import main
 from wink_middleware.testing import SESSION_PATH, WinkEmulator
 
@@ -24,20 +25,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def wink(monkeypatch: pytest.MonkeyPatch) -> Iterator[WinkEmulator]:
-    emulator = WinkEmulator(client_id=CLIENT, client_secret=SECRET)
-    with emulator.serve() as base_url:
-        monkeypatch.setenv("WINK_BASE_URL", base_url)
-        monkeypatch.setenv("WINK_CLIENT_ID", CLIENT)
-        monkeypatch.setenv("WINK_CLIENT_SECRET", SECRET)
-        monkeypatch.setenv("WINK_RETRIES", "0")
+    with cli_emulator(monkeypatch, CLIENT, SECRET) as emulator:
         yield emulator
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 def test_help_lists_the_session_command(capsys: pytest.CaptureFixture[str]) -> None:
